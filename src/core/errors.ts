@@ -1,0 +1,81 @@
+/**
+ * The one error catalogue. Every failure that reaches a user carries a code from here
+ * (MP_ERR_<AREA>_<WHAT>) and a message that says what was wrong and what was expected.
+ * Each code has a kind; adapters own the kind → HTTP status / gRPC code tables.
+ */
+
+export type ErrorKind =
+  | 'INVALID_ARG'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'UNSUPPORTED'
+  | 'ALREADY_EXISTS'
+  | 'CANCELLED'
+  | 'DEADLINE_EXCEEDED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'INTERNAL';
+
+export const ERROR_CODES = {
+  // requests: malformed or not matching the model signature
+  MP_ERR_REQUEST_MALFORMED: 'INVALID_ARG',
+  MP_ERR_REQUEST_TOO_LARGE: 'INVALID_ARG',
+  MP_ERR_REQUEST_PARAMETER: 'INVALID_ARG',
+  MP_ERR_INPUT_UNKNOWN: 'INVALID_ARG',
+  MP_ERR_INPUT_MISSING: 'INVALID_ARG',
+  MP_ERR_INPUT_DUPLICATE: 'INVALID_ARG',
+  MP_ERR_INPUT_DATATYPE: 'INVALID_ARG',
+  MP_ERR_INPUT_SHAPE: 'INVALID_ARG',
+  MP_ERR_INPUT_DATA: 'INVALID_ARG',
+  MP_ERR_OUTPUT_UNKNOWN: 'INVALID_ARG',
+  // models and versions
+  MP_ERR_MODEL_UNKNOWN: 'INVALID_ARG',
+  MP_ERR_MODEL_VERSION_UNKNOWN: 'NOT_FOUND',
+  MP_ERR_MODEL_VERSION_INVALID: 'INVALID_ARG',
+  MP_ERR_MODEL_NOT_READY: 'UNAVAILABLE',
+  MP_ERR_MODEL_NO_VERSIONS: 'NOT_FOUND',
+  MP_ERR_MODEL_CONFIG: 'INVALID_ARG',
+  MP_ERR_MODEL_LOAD: 'INTERNAL',
+  // repository control
+  MP_ERR_REPOSITORY_CONTROL_MODE: 'UNSUPPORTED',
+  MP_ERR_REPOSITORY_NAME: 'INVALID_ARG',
+  // scheduling
+  MP_ERR_QUEUE_FULL: 'UNAVAILABLE',
+  MP_ERR_REQUEST_TIMEOUT: 'DEADLINE_EXCEEDED',
+  MP_ERR_SERVER_STOPPING: 'UNAVAILABLE',
+  // runtime
+  MP_ERR_RUNTIME_CRASHED: 'INTERNAL',
+  MP_ERR_RUNTIME_FAILED: 'INTERNAL',
+  // configuration of the server itself
+  MP_ERR_CONFIG_INVALID: 'INVALID_ARG',
+  // anything not foreseen
+  MP_ERR_INTERNAL: 'INTERNAL',
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class ModelportError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ModelportError';
+    this.code = code;
+    this.kind = ERROR_CODES[code];
+  }
+}
+
+export function mpError(code: ErrorCode, message: string, cause?: unknown): ModelportError {
+  return new ModelportError(code, message, cause === undefined ? undefined : { cause });
+}
+
+export function isModelportError(error: unknown): error is ModelportError {
+  return error instanceof ModelportError;
+}
+
+/** Wraps anything thrown into a ModelportError, keeping one that already is. */
+export function toModelportError(error: unknown, code: ErrorCode = 'MP_ERR_INTERNAL'): ModelportError {
+  if (error instanceof ModelportError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ModelportError(code, message, { cause: error });
+}

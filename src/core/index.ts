@@ -1,0 +1,9 @@
+/** Core vocabulary shared by every layer: datatypes, tensors, requests, configs, errors. */
+export * from './datatypes.js';
+export * from './tensor.js';
+export * from './errors.js';
+export * from './inference.js';
+export * from './model-config.js';
+export * from './model-state.js';
+export * from './signature.js';
+export * from './logger.js';

@@ -1,0 +1,56 @@
+/**
+ * Protocol-neutral inference request and response. The REST and gRPC adapters decode into these
+ * and encode from them; the data plane validates and routes them. Nothing here knows about
+ * HTTP or protobuf.
+ */
+import type { Tensor } from './tensor.js';
+
+export type ParameterValue = string | number | boolean | bigint;
+export type Parameters = Record<string, ParameterValue>;
+
+export interface RequestedOutput {
+  name: string;
+  parameters?: Parameters;
+}
+
+export interface InferenceRequest {
+  /** Echoed back in the response when non-empty. */
+  id?: string;
+  modelName: string;
+  /** Version as given by the caller ("" or undefined = the version the router picks). */
+  modelVersion?: string;
+  inputs: Tensor[];
+  /** Outputs to return; all model outputs when absent or empty. */
+  outputs?: RequestedOutput[];
+  parameters?: Parameters;
+}
+
+export interface InferenceTiming {
+  /** Time spent waiting in the scheduler queue. */
+  queueNs: number;
+  /** Assembling the batch and handing it to the instance. */
+  computeInputNs: number;
+  /** Model execution inside the instance. */
+  computeInferNs: number;
+  /** Taking outputs back and splitting them per request. */
+  computeOutputNs: number;
+  /** Size of the batch this request was executed in. */
+  batchSize: number;
+}
+
+export interface InferenceResponse {
+  id?: string;
+  modelName: string;
+  modelVersion: string;
+  outputs: Tensor[];
+  parameters?: Parameters;
+  timing?: InferenceTiming;
+}
+
+/** What the caller tells the data plane about where a request comes from. */
+export interface RequestContext {
+  protocol: 'http' | 'grpc' | 'inprocess';
+  /** Lower numbers run first; offline jobs use a larger one than online traffic. */
+  priority?: number;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,67 @@
+/**
+ * The model repository's public surface: what the data plane asks of it (which models and
+ * versions exist, their state, configuration and scheduler) and how it is controlled.
+ */
+import type { Logger, ModelConfig, ModelSignature, ModelState } from '../core/index.js';
+import type { Runtime } from '../runtime/index.js';
+import type { ExecutionRecord, Scheduler } from '../scheduler/index.js';
+
+export type ModelControlMode = 'none' | 'poll' | 'explicit';
+
+export interface RepositoryOptions {
+  /** Folder holding <model>/config.(json|yaml) and <model>/<version>/model.onnx. */
+  root: string;
+  runtime: Runtime;
+  controlMode: ModelControlMode;
+  /** Rescan period in poll mode. */
+  pollIntervalMs?: number;
+  /** Explicit mode: models to load at start ("*" = all). */
+  startupModels?: string[];
+  /** Cores available to inference; instances × intra-op threads are sized to fit. */
+  cpuCount?: number;
+  logger?: Logger;
+  /** Called once per executed batch of any version. */
+  onExecution?: (model: string, version: number, record: ExecutionRecord) => void;
+}
+
+export interface ModelVersionEntry {
+  name: string;
+  version: number;
+  state: ModelState;
+  /** Why the version is UNAVAILABLE (empty when it is not). */
+  reason: string;
+  /** Normalised configuration this version was loaded with. */
+  config: ModelConfig;
+  signature?: ModelSignature;
+  /** Present exactly while state is READY. */
+  scheduler?: Scheduler;
+}
+
+export interface ModelEntry {
+  name: string;
+  /** Model-level state: UNAVAILABLE when the model could not even be read (bad config, no versions). */
+  state: ModelState;
+  reason: string;
+  /** Normalised configuration, when it could be read. */
+  config?: ModelConfig;
+  /** Versions the version policy selected, ascending. */
+  versions: ModelVersionEntry[];
+}
+
+export interface ModelRepository {
+  /** Scans the folder and loads what the control mode says; never throws for a bad model. */
+  start(): Promise<void>;
+  /** Stops polling, drains every scheduler, closes every instance. */
+  stop(): Promise<void>;
+  /** Every model known (on disk or loaded), sorted by name. */
+  models(): ModelEntry[];
+  model(name: string): ModelEntry | undefined;
+  /**
+   * Loads or reloads a model (explicit mode only; otherwise MP_ERR_REPOSITORY_CONTROL_MODE).
+   * `config` (JSON text) overrides the configuration on disk. New versions become READY before
+   * old ones are unloaded. Resolves when done; rejects with the reason if the model failed to load.
+   */
+  load(name: string, options?: { config?: string }): Promise<void>;
+  /** Unloads every version of a model (explicit mode only). In-flight requests finish first. */
+  unload(name: string): Promise<void>;
+}

@@ -1,0 +1,2 @@
+/** ONNX Runtime (onnxruntime-node) behind the Runtime seam, one worker thread per instance. */
+export { OnnxRuntime } from './onnx-runtime.js';

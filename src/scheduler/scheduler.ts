@@ -1,0 +1,39 @@
+/**
+ * The seam between the data plane and execution for one model version: a queue in front of a set
+ * of runtime instances. The dynamic batcher is the implementation; a non-batching model uses it
+ * with batching off.
+ */
+import type { InferenceTiming, Tensor } from '../core/index.js';
+
+export interface ScheduledRequest {
+  /** Validated inputs, in the model's input order. With batching on, dim 0 is the batch dim. */
+  inputs: Tensor[];
+  /** Output names to return, in the order the response lists them. */
+  outputNames: string[];
+  /** Number of batch items this request carries (dim 0), 1 when the model does not batch. */
+  batchSize: number;
+  /** Requested timeout in microseconds (0/undefined = the queue policy's default). */
+  timeoutUs?: number;
+  /** Lower runs first; 0 is online traffic. */
+  priority?: number;
+  signal?: AbortSignal;
+}
+
+export interface ScheduledResult {
+  outputs: Tensor[];
+  timing: InferenceTiming;
+}
+
+export interface SchedulerStats {
+  /** Requests waiting for an instance. */
+  queued: number;
+  /** Batches executing now. */
+  executing: number;
+}
+
+export interface Scheduler {
+  enqueue(request: ScheduledRequest): Promise<ScheduledResult>;
+  stats(): SchedulerStats;
+  /** Stops taking requests (they are refused with MP_ERR_SERVER_STOPPING), waits for queued and running work to finish. */
+  drain(): Promise<void>;
+}
