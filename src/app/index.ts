@@ -1,0 +1,2 @@
+/** Composition root: builds and runs a Modelport server from its configuration. */
+export { ModelportServer, packageVersion, type RunningAddresses } from './modelport-server.js';

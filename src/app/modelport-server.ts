@@ -1,0 +1,106 @@
+/**
+ * The composition root: turns a validated ServerConfig into running objects (runtime, repository,
+ * statistics, data plane, HTTP adapter), starts them in order and stops them in reverse. Stopping
+ * is graceful: no new connections or requests are accepted, every request already in flight is
+ * answered, then models are unloaded.
+ */
+import { readFileSync } from 'node:fs';
+import type { ServerConfig } from '../config/index.js';
+import type { Logger } from '../core/index.js';
+import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
+import { createLogger } from '../monitoring/index.js';
+import { FolderRepository } from '../repository/index.js';
+import { OnnxRuntime } from '../runtime/index.js';
+import { createRestServer, type RestServer } from '../adapters/rest/index.js';
+
+export interface RunningAddresses {
+  http: { host: string; port: number };
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export class ModelportServer {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly dataPlane: DataPlane;
+  readonly #repository: FolderRepository;
+  readonly #rest: RestServer;
+  #addresses: RunningAddresses | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: ServerConfig, logger?: Logger) {
+    this.config = config;
+    this.logger = logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+    const statistics = new StatisticsRecorder();
+    const runtime = new OnnxRuntime({ logger: this.logger.child({ component: 'runtime' }) });
+    this.#repository = new FolderRepository({
+      root: config.modelRepository,
+      runtime,
+      controlMode: config.modelControlMode,
+      pollIntervalMs: config.repositoryPollSecs * 1000,
+      startupModels: config.loadModels,
+      cpuCount: config.cpuCount,
+      defaultMaxBatchSize: config.defaultMaxBatchSize,
+      logger: this.logger.child({ component: 'repository' }),
+      onExecution: (model, version, record) => statistics.recordExecution(model, version, record),
+    });
+    this.dataPlane = new DataPlane({
+      repository: this.#repository,
+      statistics,
+      serverVersion: packageVersion(),
+      strictReadiness: config.strictReadiness,
+    });
+    const httpLogger = this.logger.child({ component: 'http' });
+    this.#rest = createRestServer({
+      dataPlane: this.dataPlane,
+      logger: httpLogger,
+      bodyLimit: config.httpBodyLimit,
+      onResponse: (info) => httpLogger.debug(info, 'request'),
+    });
+  }
+
+  get addresses(): RunningAddresses | undefined {
+    return this.#addresses;
+  }
+
+  async start(): Promise<RunningAddresses> {
+    const { config, logger } = this;
+    logger.info({ repository: config.modelRepository, mode: config.modelControlMode }, 'loading models');
+    await this.#repository.start();
+    for (const model of this.#repository.models()) {
+      if (model.versions.length === 0) {
+        logger.warn({ model: model.name, state: model.state, reason: model.reason }, 'model not served');
+      }
+      for (const v of model.versions) {
+        const level = v.state === 'READY' ? 'info' : 'warn';
+        logger[level]({ model: model.name, version: v.version, state: v.state, ...(v.reason ? { reason: v.reason } : {}) }, 'model version');
+      }
+    }
+    const http = await this.#rest.listen({ host: config.host, port: config.httpPort });
+    this.dataPlane.setAccepting(true);
+    this.#addresses = { http };
+    logger.info({ http: `http://${formatHost(http.host)}:${http.port}` }, 'modelport serving');
+    return this.#addresses;
+  }
+
+  /** Idempotent graceful stop. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.logger.info('stopping: finishing requests in flight');
+    this.dataPlane.setAccepting(false);
+    await this.#rest.close();
+    await this.#repository.stop();
+    this.logger.info('stopped');
+  }
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,32 @@
+/**
+ * The `modelport` command. Subcommands: serve (run the server), models (list a server's models),
+ * infer (send one request for a quick check). Exit codes: 0 success, 1 the operation failed
+ * (server error, unreachable server, start-up failure), 2 the command line itself was wrong.
+ */
+import { Command, CommanderError } from 'commander';
+import { packageVersion } from '../app/index.js';
+import { registerInfer } from './infer-command.js';
+import { registerModels } from './models-command.js';
+import { registerServe } from './serve-command.js';
+import { EXIT_USAGE, reportFailure } from './exit.js';
+
+const program = new Command('modelport')
+  .description('Serve ONNX models over the KServe V2 / Triton inference protocol.')
+  .version(packageVersion(), '-V, --version')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServe(program);
+registerModels(program);
+registerInfer(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    reportFailure(error);
+  }
+}

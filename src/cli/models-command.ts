@@ -1,0 +1,37 @@
+/** `modelport models`: a table of a running server's models, versions, states and reasons. */
+import type { Command } from 'commander';
+import { DEFAULT_URL, postJson } from './http-client.js';
+import { reportFailure } from './exit.js';
+
+interface IndexEntry {
+  name: string;
+  version?: string;
+  state: string;
+  reason?: string;
+}
+
+export function registerModels(program: Command): void {
+  program
+    .command('models')
+    .description('list the models of a running server with their versions and states')
+    .option('--url <url>', 'server base URL', DEFAULT_URL)
+    .option('--json', 'print the repository index as JSON')
+    .action(async (flags: { url: string; json?: boolean }) => {
+      try {
+        const index = await postJson<IndexEntry[]>(flags.url, 'v2/repository/index', {});
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(index, null, 2)}\n`);
+          return;
+        }
+        process.stdout.write(formatTable(['MODEL', 'VERSION', 'STATE', 'REASON'], index.map((e) => [e.name, e.version ?? '-', e.state, e.reason ?? ''])));
+      } catch (error) {
+        reportFailure(error);
+      }
+    });
+}
+
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,101 @@
+/**
+ * `modelport serve`: loads a model repository and serves it over HTTP until SIGINT/SIGTERM, then
+ * stops gracefully (every request in flight is answered, models are unloaded) and exits 0.
+ */
+import { Command, Option } from 'commander';
+import { ModelportServer } from '../app/index.js';
+import { loadServerConfig } from '../config/index.js';
+import { EXIT_USAGE, reportFailure } from './exit.js';
+
+interface ServeFlags {
+  modelRepository?: string;
+  host?: string;
+  httpPort?: string;
+  modelControlMode?: string;
+  loadModel?: string[];
+  repositoryPollSecs?: string;
+  logLevel?: string;
+  logFormat?: string;
+  httpBodyLimit?: string;
+  defaultMaxBatchSize?: string;
+  strictReadiness?: string;
+  cpuCount?: string;
+  config?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the models of a repository folder over the V2 inference protocol')
+    .option('--model-repository <dir>', 'folder of <model>/<version>/model.onnx (+ config.json|yaml)')
+    .option('--host <host>', 'address to listen on (default 0.0.0.0)')
+    .option('--http-port <port>', 'HTTP port (default 8000; 0 picks a free one)')
+    .addOption(new Option('--model-control-mode <mode>', 'none: load all at start; poll: also rescan; explicit: load on request').choices(['none', 'poll', 'explicit']))
+    .option('--load-model <name>', 'explicit mode: model to load at start, repeatable ("*" = all)', collect)
+    .option('--repository-poll-secs <secs>', 'poll mode: seconds between rescans (default 15)')
+    .addOption(new Option('--log-level <level>', 'log level (default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--log-format <format>', 'json lines or pretty (default: pretty on a terminal)').choices(['json', 'pretty']))
+    .option('--http-body-limit <bytes>', 'largest request body accepted (default 67108864)')
+    .option('--default-max-batch-size <n>', 'max_batch_size for batchable models without a config (default 4)')
+    .option('--strict-readiness <bool>', 'ready only while every model is READY (default true)')
+    .option('--cpu-count <n>', 'cores inference may use (default: all)')
+    .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
+    .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
+    .action(async (flags: ServeFlags) => {
+      let config;
+      try {
+        config = loadServerConfig(
+          {
+            modelRepository: flags.modelRepository,
+            host: flags.host,
+            httpPort: flags.httpPort,
+            modelControlMode: flags.modelControlMode,
+            loadModels: flags.loadModel,
+            repositoryPollSecs: flags.repositoryPollSecs,
+            logLevel: flags.logLevel,
+            logFormat: flags.logFormat,
+            httpBodyLimit: flags.httpBodyLimit,
+            defaultMaxBatchSize: flags.defaultMaxBatchSize,
+            strictReadiness: flags.strictReadiness,
+            cpuCount: flags.cpuCount,
+          },
+          process.env,
+          flags.config,
+        );
+      } catch (error) {
+        reportFailure(error, EXIT_USAGE);
+        return;
+      }
+      const server = new ModelportServer(config);
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals += 1;
+        if (signals > 1) {
+          server.logger.warn({ signal }, 'second signal: exiting without waiting');
+          process.exit(1);
+        }
+        server.logger.info({ signal }, 'signal received');
+        server.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            server.logger.error({ err: error }, 'error while stopping');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await server.start();
+      } catch (error) {
+        server.logger.error({ err: error }, 'start-up failed');
+        await server.stop().catch(() => {});
+        reportFailure(error);
+        process.exit(1);
+      }
+    });
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

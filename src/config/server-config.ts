@@ -1,0 +1,163 @@
+/**
+ * The server's configuration: one schema, fed (lowest to highest precedence) by defaults, an
+ * optional JSON/YAML file, MODELPORT_* environment variables and command-line flags. It is
+ * validated once at start; a bad value stops start-up with a message naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { mpError } from '../core/index.js';
+
+export type ModelControlMode = 'none' | 'poll' | 'explicit';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type LogFormat = 'json' | 'pretty';
+
+export interface ServerConfig {
+  modelRepository: string;
+  host: string;
+  httpPort: number;
+  modelControlMode: ModelControlMode;
+  /** Explicit mode: models to load at start ("*" = all). */
+  loadModels: string[];
+  /** Poll mode: seconds between repository scans (Triton's --repository-poll-secs). */
+  repositoryPollSecs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** Largest accepted HTTP body, bytes (Triton's default: 64 MiB). */
+  httpBodyLimit: number;
+  /** max_batch_size given to batchable models that have no configuration. */
+  defaultMaxBatchSize: number;
+  strictReadiness: boolean;
+  /** Cores inference may use; instances × intra-op threads are sized to fit. */
+  cpuCount: number;
+}
+
+export const DEFAULTS: ServerConfig = {
+  modelRepository: 'models',
+  host: '0.0.0.0',
+  httpPort: 8000,
+  modelControlMode: 'none',
+  loadModels: [],
+  repositoryPollSecs: 15,
+  logLevel: 'info',
+  logFormat: process.stdout.isTTY ? 'pretty' : 'json',
+  httpBodyLimit: 64 * 1024 * 1024,
+  defaultMaxBatchSize: 4,
+  strictReadiness: true,
+  cpuCount: availableParallelism(),
+};
+
+/** Environment variable for each key: httpPort → MODELPORT_HTTP_PORT. */
+export function envName(key: keyof ServerConfig): string {
+  return `MODELPORT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+type Source = Partial<Record<keyof ServerConfig, unknown>>;
+
+/**
+ * Builds the configuration from every source and validates it.
+ * `flags` holds only what the user actually passed.
+ */
+export function loadServerConfig(
+  flags: Source,
+  env: NodeJS.ProcessEnv = process.env,
+  configFile?: string,
+): ServerConfig {
+  const fromFile: Source = configFile ? readConfigFile(configFile) : {};
+  const fromEnv: Source = {};
+  for (const key of Object.keys(DEFAULTS) as (keyof ServerConfig)[]) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== '') fromEnv[key] = value;
+  }
+  const merged: Source = { ...fromFile, ...fromEnv, ...stripUndefined(flags) };
+  for (const key of Object.keys(merged)) {
+    if (!(key in DEFAULTS)) {
+      throw mpError('MP_ERR_CONFIG_INVALID', `unknown configuration key '${key}'; known keys: ${Object.keys(DEFAULTS).join(', ')}`);
+    }
+  }
+  return validate(merged);
+}
+
+function readConfigFile(path: string): Source {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw mpError('MP_ERR_CONFIG_INVALID', `cannot read configuration file '${path}': ${(error as Error).message}`);
+  }
+  try {
+    const value: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new Error('expected an object of configuration keys');
+    }
+    return value as Source;
+  } catch (error) {
+    throw mpError('MP_ERR_CONFIG_INVALID', `configuration file '${path}' is not valid: ${(error as Error).message}`);
+  }
+}
+
+function stripUndefined(source: Source): Source {
+  return Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined));
+}
+
+function validate(source: Source): ServerConfig {
+  const config: ServerConfig = { ...DEFAULTS };
+  const s = source;
+  if (s.modelRepository !== undefined) config.modelRepository = resolve(str(s.modelRepository, 'modelRepository'));
+  else config.modelRepository = resolve(config.modelRepository);
+  if (s.host !== undefined) config.host = str(s.host, 'host');
+  if (s.httpPort !== undefined) config.httpPort = int(s.httpPort, 'httpPort', 0, 65535);
+  if (s.modelControlMode !== undefined) config.modelControlMode = oneOf(s.modelControlMode, 'modelControlMode', ['none', 'poll', 'explicit']);
+  if (s.loadModels !== undefined) config.loadModels = list(s.loadModels, 'loadModels');
+  if (s.repositoryPollSecs !== undefined) config.repositoryPollSecs = num(s.repositoryPollSecs, 'repositoryPollSecs', 0.01);
+  if (s.logLevel !== undefined) config.logLevel = oneOf(s.logLevel, 'logLevel', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+  if (s.logFormat !== undefined) config.logFormat = oneOf(s.logFormat, 'logFormat', ['json', 'pretty']);
+  if (s.httpBodyLimit !== undefined) config.httpBodyLimit = int(s.httpBodyLimit, 'httpBodyLimit', 1024, 2 ** 31 - 1);
+  if (s.defaultMaxBatchSize !== undefined) config.defaultMaxBatchSize = int(s.defaultMaxBatchSize, 'defaultMaxBatchSize', 0, 1 << 20);
+  if (s.strictReadiness !== undefined) config.strictReadiness = bool(s.strictReadiness, 'strictReadiness');
+  if (s.cpuCount !== undefined) config.cpuCount = int(s.cpuCount, 'cpuCount', 1, 4096);
+  if (config.loadModels.length > 0 && config.modelControlMode !== 'explicit') {
+    throw invalid('loadModels', config.loadModels.join(','), "only with modelControlMode 'explicit' (--model-control-mode explicit)");
+  }
+  return config;
+}
+
+function invalid(key: string, value: unknown, expected: string) {
+  return mpError('MP_ERR_CONFIG_INVALID', `invalid configuration '${key}' (${envName(key as keyof ServerConfig)}): got ${JSON.stringify(value)}, expected ${expected}`);
+}
+
+function str(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value === '') throw invalid(key, value, 'a non-empty string');
+  return value;
+}
+
+function num(value: unknown, key: string, min: number): number {
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min) throw invalid(key, value, `a number ≥ ${min}`);
+  return n;
+}
+
+function int(value: unknown, key: string, min: number, max: number): number {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw invalid(key, value, `an integer from ${min} to ${max}`);
+  return n;
+}
+
+function bool(value: unknown, key: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw invalid(key, value, 'true or false');
+}
+
+function oneOf<T extends string>(value: unknown, key: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw invalid(key, value, `one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function list(value: unknown, key: string): string[] {
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  if (typeof value === 'string') return value.split(',').map((v) => v.trim()).filter(Boolean);
+  throw invalid(key, value, 'a list of model names');
+}

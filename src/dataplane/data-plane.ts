@@ -1,0 +1,248 @@
+/**
+ * The protocol-neutral entry every adapter calls: health, server and model metadata, model
+ * configuration, statistics, repository index/load/unload, and inference. An infer is resolved to
+ * a version, validated against that version's signature, queued on its scheduler and recorded in
+ * the statistics. Nothing here knows whether the caller speaks HTTP, gRPC or is a batch job.
+ */
+import {
+  datatypeFromConfig,
+  mpError,
+  toModelportError,
+  type Datatype,
+  type InferenceRequest,
+  type InferenceResponse,
+  type ModelConfig,
+  type RequestContext,
+  type TensorConfig,
+} from '../core/index.js';
+import type { ModelEntry, ModelRepository } from '../repository/index.js';
+import { parseVersion, unknownModel, VersionRouter } from '../rollout/index.js';
+import { validateRequest } from './request-validator.js';
+import type { StatisticsRecorder } from './statistics-recorder.js';
+import type {
+  DataPlaneApi,
+  LoadModelOptions,
+  ModelMetadata,
+  ModelVersionStatistics,
+  RepositoryIndexEntry,
+  ServerMetadata,
+  TensorMetadata,
+} from './types.js';
+
+/** Extensions Modelport implements; perf_analyzer changes behaviour on `statistics`. */
+const EXTENSIONS = [
+  'binary_tensor_data',
+  'model_configuration',
+  'model_repository',
+  'schedule_policy',
+  'parameters',
+  'statistics',
+];
+
+export interface DataPlaneOptions {
+  repository: ModelRepository;
+  statistics: StatisticsRecorder;
+  serverName?: string;
+  serverVersion: string;
+  /** Triton's strict readiness: the server is ready only while every model it should serve is READY. */
+  strictReadiness?: boolean;
+}
+
+export class DataPlane implements DataPlaneApi {
+  readonly #repository: ModelRepository;
+  readonly #statistics: StatisticsRecorder;
+  readonly #router = new VersionRouter();
+  readonly #metadata: ServerMetadata;
+  readonly #strictReadiness: boolean;
+  #accepting = false;
+
+  constructor(options: DataPlaneOptions) {
+    this.#repository = options.repository;
+    this.#statistics = options.statistics;
+    this.#strictReadiness = options.strictReadiness ?? true;
+    this.#metadata = { name: options.serverName ?? 'modelport', version: options.serverVersion, extensions: EXTENSIONS };
+  }
+
+  /**
+   * Marks the server ready to take traffic (after start-up loading) or not (during shutdown, so
+   * load balancers stop sending). Requests that still arrive are served until the listener closes.
+   */
+  setAccepting(accepting: boolean): void {
+    this.#accepting = accepting;
+  }
+
+  isLive(): boolean {
+    return true;
+  }
+
+  isReady(): boolean {
+    if (!this.#accepting) return false;
+    if (!this.#strictReadiness) return true;
+    for (const model of this.#repository.models()) {
+      if (!shouldServe(model)) continue;
+      if (!model.versions.some((v) => v.state === 'READY')) return false;
+      if (model.versions.some((v) => v.state !== 'READY' && v.reason !== 'unloaded')) return false;
+    }
+    return true;
+  }
+
+  serverMetadata(): ServerMetadata {
+    return { ...this.#metadata, extensions: [...this.#metadata.extensions] };
+  }
+
+  modelMetadata(name: string, version?: string): ModelMetadata {
+    const entry = this.#model(name);
+    const number = parseVersion(name, version);
+    let config: ModelConfig;
+    let versions: string[];
+    if (number !== undefined) {
+      config = this.#router.version(entry, number).config;
+      versions = [String(number)];
+    } else {
+      const ready = entry.versions.filter((v) => v.state === 'READY');
+      const latest = ready.at(-1) ?? entry.versions.at(-1);
+      config = latest?.config ?? entry.config ?? missingConfig(name, entry);
+      versions = ready.map((v) => String(v.version));
+    }
+    const batching = config.max_batch_size > 0;
+    return {
+      name,
+      versions,
+      platform: config.platform ?? config.backend ?? '',
+      inputs: config.input.map((t) => tensorMetadata(t, batching)),
+      outputs: config.output.map((t) => tensorMetadata(t, batching)),
+    };
+  }
+
+  isModelReady(name: string, version?: string): boolean {
+    const entry = this.#model(name);
+    const number = parseVersion(name, version);
+    if (number !== undefined) {
+      const found = entry.versions.find((v) => v.version === number);
+      return found?.state === 'READY';
+    }
+    return entry.versions.some((v) => v.state === 'READY');
+  }
+
+  modelConfig(name: string, version?: string): ModelConfig {
+    const entry = this.#model(name);
+    const number = parseVersion(name, version);
+    if (number !== undefined) return structuredClone(this.#router.version(entry, number).config);
+    const config = entry.versions.at(-1)?.config ?? entry.config;
+    return structuredClone(config ?? missingConfig(name, entry));
+  }
+
+  modelStatistics(name?: string, version?: string): { model_stats: ModelVersionStatistics[] } {
+    const entries = name === undefined ? this.#repository.models() : [this.#model(name)];
+    const number = name === undefined ? undefined : parseVersion(name, version);
+    const stats: ModelVersionStatistics[] = [];
+    for (const entry of entries) {
+      if (number !== undefined) {
+        const found = this.#router.version(entry, number);
+        stats.push(this.#statistics.snapshot(entry.name, found.version));
+        continue;
+      }
+      for (const v of entry.versions) {
+        // Triton lists versions that are loaded; unloaded ones drop out of the statistics.
+        if (v.state === 'READY' || name !== undefined) stats.push(this.#statistics.snapshot(entry.name, v.version));
+      }
+    }
+    return { model_stats: stats };
+  }
+
+  repositoryIndex(readyOnly: boolean): RepositoryIndexEntry[] {
+    const index: RepositoryIndexEntry[] = [];
+    for (const model of this.#repository.models()) {
+      if (model.versions.length === 0) {
+        if (readyOnly) continue;
+        index.push(withReason({ name: model.name, state: model.state }, model.reason));
+        continue;
+      }
+      for (const v of model.versions) {
+        if (readyOnly && v.state !== 'READY') continue;
+        index.push(withReason({ name: model.name, version: String(v.version), state: v.state }, v.reason));
+      }
+    }
+    return index;
+  }
+
+  async loadModel(name: string, options?: LoadModelOptions): Promise<void> {
+    await this.#repository.load(name, options?.config === undefined ? undefined : { config: options.config });
+  }
+
+  async unloadModel(name: string): Promise<void> {
+    await this.#repository.unload(name);
+  }
+
+  async infer(request: InferenceRequest, context: RequestContext): Promise<InferenceResponse> {
+    const started = process.hrtime.bigint();
+    const entry = this.#model(request.modelName);
+    const served = this.#router.serving(entry, parseVersion(request.modelName, request.modelVersion));
+    const { version } = served;
+    try {
+      const validated = validateRequest(request, served.config);
+      const parameters = request.parameters;
+      const timeoutUs = parameters ? numberParameter(parameters, 'timeout') : undefined;
+      const priority = context.priority ?? (parameters ? numberParameter(parameters, 'priority') : undefined);
+      const result = await served.scheduler!.enqueue({
+        inputs: validated.inputs,
+        outputNames: validated.outputNames,
+        batchSize: validated.batchSize,
+        ...(timeoutUs !== undefined ? { timeoutUs } : {}),
+        ...(priority !== undefined ? { priority } : {}),
+        ...(context.signal ? { signal: context.signal } : {}),
+      });
+      const elapsed = Number(process.hrtime.bigint() - started);
+      this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
+      const response: InferenceResponse = {
+        modelName: entry.name,
+        modelVersion: String(version),
+        outputs: result.outputs,
+        timing: result.timing,
+      };
+      if (request.id) response.id = request.id;
+      return response;
+    } catch (error) {
+      this.#statistics.recordFailure(entry.name, version, Number(process.hrtime.bigint() - started));
+      throw toModelportError(error);
+    }
+  }
+
+  #model(name: string): ModelEntry {
+    const entry = this.#repository.model(name);
+    if (!entry) throw unknownModel(name);
+    return entry;
+  }
+}
+
+function shouldServe(model: ModelEntry): boolean {
+  // A model that was unloaded on purpose does not hold readiness back.
+  return !(model.versions.length > 0 && model.versions.every((v) => v.reason === 'unloaded'));
+}
+
+function tensorMetadata(spec: TensorConfig, batching: boolean): TensorMetadata {
+  return {
+    name: spec.name,
+    datatype: datatypeFromConfig(spec.data_type) as Datatype,
+    shape: batching ? [-1, ...spec.dims] : [...spec.dims],
+  };
+}
+
+function withReason(entry: RepositoryIndexEntry, reason: string): RepositoryIndexEntry {
+  if (reason) entry.reason = reason;
+  return entry;
+}
+
+function missingConfig(name: string, entry: ModelEntry): never {
+  throw mpError('MP_ERR_MODEL_NO_VERSIONS', `Request for unknown model: '${name}' has no available versions${entry.reason ? `: ${entry.reason}` : ''}`);
+}
+
+function numberParameter(parameters: NonNullable<InferenceRequest['parameters']>, key: string): number | undefined {
+  const value = parameters[key];
+  if (value === undefined) return undefined;
+  const number = typeof value === 'bigint' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isFinite(number) || number < 0 || !Number.isInteger(number)) {
+    throw mpError('MP_ERR_REQUEST_PARAMETER', `request parameter '${key}' must be a non-negative integer, got ${JSON.stringify(String(value))}`);
+  }
+  return number;
+}
