@@ -183,14 +183,17 @@ export class DataPlane implements DataPlaneApi {
       const validated = validateRequest(request, served.config);
       const parameters = request.parameters;
       const timeoutUs = parameters ? numberParameter(parameters, 'timeout') : undefined;
-      const priority = context.priority ?? (parameters ? numberParameter(parameters, 'priority') : undefined);
+      const priority = context.priority ?? priorityLevel(parameters ? numberParameter(parameters, 'priority') : undefined, served.config);
       const result = await served.scheduler!.enqueue({
         inputs: validated.inputs,
         outputNames: validated.outputNames,
         batchSize: validated.batchSize,
-        ...(timeoutUs !== undefined ? { timeoutUs } : {}),
-        ...(priority !== undefined ? { priority } : {}),
-        ...(context.signal ? { signal: context.signal } : {}),
+        timeoutUs,
+        priority,
+        // Read only if the request has to wait in a queue: adapters may build the signal lazily.
+        get signal() {
+          return context.signal;
+        },
       });
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
@@ -245,4 +248,15 @@ function numberParameter(parameters: NonNullable<InferenceRequest['parameters']>
     throw mpError('MP_ERR_REQUEST_PARAMETER', `request parameter '${key}' must be a non-negative integer, got ${JSON.stringify(String(value))}`);
   }
   return number;
+}
+
+/**
+ * Triton's request priority: 0 means the model's default level, 1 is the highest; levels exist
+ * only when the configuration sets priority_levels (otherwise the parameter is ignored, as Triton does).
+ */
+function priorityLevel(requested: number | undefined, config: ModelConfig): number | undefined {
+  const levels = config.dynamic_batching?.priority_levels ?? 0;
+  if (levels <= 0 || requested === undefined) return undefined;
+  const fallback = config.dynamic_batching?.default_priority_level ?? levels;
+  return requested === 0 ? fallback : Math.min(requested, levels);
 }

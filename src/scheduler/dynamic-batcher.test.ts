@@ -676,10 +676,13 @@ describe('DynamicBatcher', () => {
       await kept;
     });
 
-    it('refuses an already-aborted request and lets a dispatched one finish', async () => {
+    it('refuses an already-aborted request that would queue, and lets a dispatched one finish', async () => {
       const { batcher, instance } = setup();
+      const busy = batcher.enqueue(request([[0]]));
       await assertCode(batcher.enqueue(request([[1]], { signal: AbortSignal.abort() })), 'MP_ERR_REQUEST_CANCELLED', /cancelled/);
-      assert.equal(instance.calls.length, 0);
+      assert.equal(instance.calls.length, 1);
+      instance.complete();
+      await busy;
       const controller = new AbortController();
       const running = batcher.enqueue(request([[2]], { signal: controller.signal }));
       controller.abort();

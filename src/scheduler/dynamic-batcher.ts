@@ -148,10 +148,8 @@ export class DynamicBatcher implements Scheduler {
         ),
       );
     }
-    const signal = request.signal;
-    if (signal?.aborted) return Promise.reject(this.#cancelledError());
-
-    // Idle server: run at once, synchronously, without touching the queue, timers or the signal.
+    // Idle server: run at once, synchronously, without touching the queue, timers or the signal
+    // (callers may create the signal lazily; not reading it keeps the idle path allocation-free).
     if (this.#queue.size === 0 && this.#free.length > 0 && this.#delayNs === 0n) {
       const entry = new PendingRequest(request, this.#clock.now(), this.#onAbort);
       this.#dispatch([entry], batchSize);
@@ -167,6 +165,8 @@ export class DynamicBatcher implements Scheduler {
         ),
       );
     }
+    const signal = request.signal;
+    if (signal?.aborted) return Promise.reject(this.#cancelledError());
     const entry = new PendingRequest(request, this.#clock.now(), this.#onAbort);
     const priority = request.priority;
     entry.priority = typeof priority === 'number' && Number.isFinite(priority) ? priority : 0;

@@ -1,0 +1,47 @@
+/**
+ * The REST adapter's one table from error to HTTP status, and the `{"error": "..."}` body every
+ * failure answers with. Kinds follow Triton's HttpCodeFromError where Triton has the kind; the
+ * rest are choices Modelport makes (see the comments) so the same failure reads the same on every
+ * route.
+ */
+import { isModelportError, type ErrorCode, type ErrorKind } from '../../core/index.js';
+import { HttpError } from './http-error.js';
+
+export const STATUS_BY_KIND: Record<ErrorKind, number> = {
+  INVALID_ARG: 400,
+  NOT_FOUND: 404,
+  UNAVAILABLE: 503,
+  UNSUPPORTED: 501,
+  // Triton answers 400 here; 409 says "it is already there" to clients that look at the status.
+  ALREADY_EXISTS: 409,
+  // 499 is not a standard status and the client that cancelled is gone anyway; Triton uses 400.
+  CANCELLED: 400,
+  // A request that waited out its timeout in the queue is, for Triton, UNAVAILABLE: clients
+  // retry 503 but not 504, and a queue timeout is exactly the case where a retry may succeed.
+  DEADLINE_EXCEEDED: 503,
+  RESOURCE_EXHAUSTED: 429,
+  INTERNAL: 500,
+};
+
+/** Codes whose HTTP meaning is narrower than their kind. */
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  MP_ERR_REQUEST_TOO_LARGE: 413,
+};
+
+interface StatusCarrier {
+  statusCode?: unknown;
+}
+
+/** HTTP status for anything a handler threw: catalogue errors, adapter errors, fastify's own. */
+export function errorStatus(error: unknown): number {
+  if (isModelportError(error)) return STATUS_BY_CODE[error.code] ?? STATUS_BY_KIND[error.kind];
+  if (error instanceof HttpError) return error.statusCode;
+  const status = (error as StatusCarrier | null)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status <= 599) return status;
+  return 500;
+}
+
+/** The body Triton and tritonclient agree on for every non-200 answer. */
+export function errorBody(message: string): string {
+  return JSON.stringify({ error: message });
+}

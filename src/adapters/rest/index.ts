@@ -1,0 +1,9 @@
+/** The V2 / Triton REST adapter: an HTTP server that translates the wire protocol to the data plane. */
+export {
+  createRestServer,
+  DEFAULT_BODY_LIMIT,
+  type RestAddress,
+  type RestResponseInfo,
+  type RestServer,
+  type RestServerOptions,
+} from './rest-server.js';

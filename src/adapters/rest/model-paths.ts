@@ -1,0 +1,19 @@
+/**
+ * The URL forms of per-model routes: `/v2/models/{name}[/versions/{version}]{suffix}`. Which
+ * version strings a URL may carry is decided here and nowhere else; today that is Triton's
+ * `[0-9]+` (anything else is 404 Not Found, as in Triton), and this is the place to widen when
+ * versions get names.
+ */
+
+/** find-my-way parameter with its pattern; a version that does not match falls through to 404. */
+const VERSION_PARAMETER = ':version(^[0-9]+$)';
+
+export interface ModelParams {
+  name: string;
+  version?: string;
+}
+
+/** Both route paths for one model endpoint, e.g. suffix '/ready' or '' for metadata. */
+export function modelPaths(suffix: string): [string, string] {
+  return [`/v2/models/:name${suffix}`, `/v2/models/:name/versions/${VERSION_PARAMETER}${suffix}`];
+}

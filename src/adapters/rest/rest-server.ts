@@ -1,0 +1,175 @@
+/**
+ * The HTTP server of the V2 / Triton REST protocol: a fastify instance with the V2 routes, raw
+ * Buffer bodies (infer bodies may be binary; JSON is parsed by the routes, BigInt-aware), request
+ * decompression, and one error path so that every failure, fastify's own included, answers
+ * `{"error": "..."}` with the status from error-status.ts. Connection timeouts are set for life
+ * behind a load balancer; close() drains in-flight requests.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type InjectOptions,
+  type LightMyRequestResponse,
+} from 'fastify';
+import { isModelportError, silentLogger, type Logger } from '../../core/index.js';
+import type { DataPlaneApi } from '../../dataplane/index.js';
+import { decompressBody } from './decompress-body.js';
+import { errorBody, errorStatus } from './error-status.js';
+import { HttpError } from './http-error.js';
+import { registerV2Routes } from './v2-routes.js';
+
+/** Triton's HTTP_DEFAULT_MAX_INPUT_SIZE. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+export interface RestResponseInfo {
+  method: string;
+  url: string;
+  status: number;
+  durationMs: number;
+}
+
+export interface RestServerOptions {
+  dataPlane: DataPlaneApi;
+  logger?: Logger;
+  /** Largest request body in bytes, after decompression too. */
+  bodyLimit?: number;
+  /** Called once per answered request, e.g. to log it. */
+  onResponse?: (info: RestResponseInfo) => void;
+  /** Gzip/deflate infer responses when the client's Accept-Encoding asks (default true). */
+  responseCompression?: boolean;
+  /** Idle keep-alive time; above common load-balancer idle timeouts (60 s) by default. */
+  keepAliveTimeoutMs?: number;
+}
+
+export interface RestAddress {
+  host: string;
+  port: number;
+}
+
+export interface RestServer {
+  /** Starts listening; port 0 picks a free port, reported in the result. */
+  listen(address: RestAddress): Promise<RestAddress>;
+  /** Stops accepting connections and resolves once requests in flight are answered. */
+  close(): Promise<void>;
+  /** Sends a request through the routes without a socket, for tests. */
+  inject(options: InjectOptions | string): Promise<LightMyRequestResponse>;
+  readonly fastify: FastifyInstance;
+}
+
+const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** A whole request (headers and body) must arrive within this time. */
+const REQUEST_TIMEOUT_MS = 300_000;
+
+export function createRestServer(options: RestServerOptions): RestServer {
+  const logger = options.logger ?? silentLogger;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit,
+    keepAliveTimeout,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Requests still arriving on open connections while closing are served (with Connection:
+    // close) rather than refused: the data plane keeps running until the listener is closed.
+    return503OnClosing: false,
+    exposeHeadRoutes: false,
+    routerOptions: { maxParamLength: 1024 },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (error, _request, reply) => sendError(reply, errorStatus(error), error.message),
+  });
+  // Headers of a request on a reused connection may only start arriving when keep-alive is about
+  // to expire; Node wants headersTimeout above keepAliveTimeout for that race.
+  app.server.headersTimeout = keepAliveTimeout + 1_000;
+
+  app.removeAllContentTypeParsers();
+  const parseBody = (request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: Buffer) => void): void => {
+    decompressBody(body, request.headers['content-encoding'], bodyLimit, done);
+  };
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, parseBody as never);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, parseBody as never);
+
+  app.setNotFoundHandler((_request, reply) => {
+    sendError(reply, 404, 'Not Found');
+  });
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    const status = errorStatus(error);
+    if (status >= 500 && !isModelportError(error) && !(error instanceof HttpError)) {
+      logger.error({ err: error, method: request.method, url: request.url }, 'request failed unexpectedly');
+    }
+    if (error instanceof HttpError && error.headers) reply.headers(error.headers);
+    sendError(reply, status, errorMessage(error, request, bodyLimit));
+  });
+
+  const onResponse = options.onResponse;
+  if (onResponse) {
+    app.addHook('onResponse', (request, reply, done) => {
+      onResponse({ method: request.method, url: request.url, status: reply.statusCode, durationMs: reply.elapsedTime });
+      done();
+    });
+  }
+
+  registerV2Routes(app, { dataPlane: options.dataPlane, responseCompression: options.responseCompression ?? true });
+
+  return {
+    fastify: app,
+    inject: (injectOptions) => app.inject(injectOptions as InjectOptions),
+    async listen(address) {
+      await app.listen({ host: address.host, port: address.port });
+      const bound = app.server.address() as AddressInfo;
+      return { host: bound.address, port: bound.port };
+    },
+    async close() {
+      // Node closes the connections that are idle when close() starts; a keep-alive connection
+      // whose request is still in flight becomes idle only later and would hold the listener
+      // open until keepAliveTimeout. Sweep those as they go idle.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 25);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
+    },
+  };
+}
+
+function sendError(reply: FastifyReply, status: number, message: string): void {
+  reply.code(status).header('content-type', 'application/json').send(Buffer.from(errorBody(message), 'utf8'));
+}
+
+function errorMessage(error: Error, request: FastifyRequest, bodyLimit: number): string {
+  switch ((error as FastifyError).code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      const declared = request.headers['content-length'];
+      return declared !== undefined && /^\d+$/.test(declared)
+        ? `request body of ${declared} bytes exceeds the limit of ${bodyLimit} bytes`
+        : `request body exceeds the limit of ${bodyLimit} bytes`;
+    }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return `unsupported Content-Type '${request.headers['content-type'] ?? ''}'`;
+    default:
+      return error.message;
+  }
+}
+
+/**
+ * Malformed HTTP never reaches the routes; answer it in the same error shape, then close, since
+ * the connection's framing can no longer be trusted.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = errorBody(STATUS_CODES[status] ?? 'Bad Request');
+  if (!socket.writable) {
+    socket.destroy(error);
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,167 @@
+/**
+ * The V2 / Triton REST routes, at Triton's exact paths, each a thin translation between HTTP and
+ * one DataPlaneApi call. Every known path also answers the methods it does not serve with 405,
+ * as Triton does; unknown paths are left to the server's 404. Bodies arrive as raw Buffers
+ * (rest-server.ts) because infer bodies may be binary.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { mpError } from '../../core/index.js';
+import type { DataPlaneApi } from '../../dataplane/index.js';
+import { compressResponse, MIN_COMPRESSED_BYTES, responseCoding, type ResponseCoding } from './compress-response.js';
+import { HttpError } from './http-error.js';
+import { HttpRequestContext } from './http-request-context.js';
+import { decodeInferRequest, parseHeaderLength } from './infer-request-decoder.js';
+import { encodeInferResponse } from './infer-response-encoder.js';
+import { modelPaths, type ModelParams } from './model-paths.js';
+import { parseJsonText } from './parse-json-text.js';
+import { decodeRawInferRequest } from './raw-infer-request.js';
+
+export interface V2RoutesOptions {
+  dataPlane: DataPlaneApi;
+  /** Compress infer responses when Accept-Encoding asks for gzip or deflate. */
+  responseCompression: boolean;
+}
+
+type Method = 'GET' | 'POST';
+type Handler = (request: FastifyRequest, reply: FastifyReply) => unknown;
+
+/** Methods that get a 405 on a known path; anything more exotic is simply Not Found. */
+const ANSWERED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+const EMPTY = Buffer.alloc(0);
+
+export function registerV2Routes(app: FastifyInstance, options: V2RoutesOptions): void {
+  const { dataPlane } = options;
+  const routes = new Map<string, Set<string>>();
+  const add = (method: Method, path: string, handler: Handler): void => {
+    app.route({ method, url: path, handler });
+    const methods = routes.get(path) ?? new Set<string>();
+    methods.add(method);
+    routes.set(path, methods);
+  };
+  const addModel = (method: Method, suffix: string, handler: Handler): void => {
+    for (const path of modelPaths(suffix)) add(method, path, handler);
+  };
+
+  add('GET', '/v2/health/live', (_request, reply) => {
+    reply.code(dataPlane.isLive() ? 200 : 400).send();
+  });
+  add('GET', '/v2/health/ready', (_request, reply) => {
+    reply.code(dataPlane.isReady() ? 200 : 400).send();
+  });
+  add('GET', '/v2', (_request, reply) => {
+    sendJson(reply, dataPlane.serverMetadata());
+  });
+
+  add('GET', '/v2/models/stats', (_request, reply) => {
+    sendJson(reply, dataPlane.modelStatistics());
+  });
+  addModel('GET', '', (request, reply) => {
+    const { name, version } = request.params as ModelParams;
+    sendJson(reply, dataPlane.modelMetadata(name, version));
+  });
+  addModel('GET', '/ready', (request, reply) => {
+    const { name, version } = request.params as ModelParams;
+    if (!dataPlane.isModelReady(name, version)) throw new HttpError(400, 'Model version not ready');
+    reply.code(200).send();
+  });
+  addModel('GET', '/config', (request, reply) => {
+    const { name, version } = request.params as ModelParams;
+    sendJson(reply, dataPlane.modelConfig(name, version));
+  });
+  addModel('GET', '/stats', (request, reply) => {
+    const { name, version } = request.params as ModelParams;
+    sendJson(reply, dataPlane.modelStatistics(name, version));
+  });
+  addModel('POST', '/infer', async (request, reply) => {
+    const { name, version } = request.params as ModelParams;
+    const body = (request.body as Buffer | undefined) ?? EMPTY;
+    const headerLength = parseHeaderLength(request.headers['inference-header-content-length'] as string | undefined, body.byteLength);
+    const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
+    const response = await dataPlane.infer(decoded.request, new HttpRequestContext(reply.raw, undefined));
+    const encoded = encodeInferResponse(response, decoded);
+    let payload = encoded.body;
+    let coding: ResponseCoding | undefined;
+    if (options.responseCompression && payload.byteLength >= MIN_COMPRESSED_BYTES) {
+      coding = responseCoding(request.headers['accept-encoding']);
+      if (coding !== undefined) payload = await compressResponse(payload, coding);
+    }
+    // Headers only once nothing can fail any more, so an error answer never inherits them.
+    if (coding !== undefined) reply.header('content-encoding', coding).header('vary', 'Accept-Encoding');
+    if (encoded.headerLength === undefined) reply.header('content-type', 'application/json');
+    else {
+      reply.header('content-type', 'application/octet-stream');
+      // Set on the raw response so the name keeps this exact casing on the wire: clients are
+      // only known to match it case-insensitively in C++.
+      reply.raw.setHeader('Inference-Header-Content-Length', String(encoded.headerLength));
+    }
+    reply.send(payload);
+  });
+
+  add('POST', '/v2/repository/index', (request, reply) => {
+    const body = optionalJsonObject(request.body);
+    const ready = body?.ready ?? false;
+    if (typeof ready !== 'boolean') throw mpError('MP_ERR_REQUEST_PARAMETER', "Invalid value for 'ready': expected a boolean");
+    sendJson(reply, dataPlane.repositoryIndex(ready));
+  });
+  add('POST', '/v2/repository/models/:name/load', async (request, reply) => {
+    const { name } = request.params as ModelParams;
+    const config = loadConfig(optionalJsonObject(request.body));
+    await dataPlane.loadModel(name, config === undefined ? undefined : { config });
+    reply.code(200).send();
+  });
+  add('POST', '/v2/repository/models/:name/unload', async (request, reply) => {
+    const { name } = request.params as ModelParams;
+    // `unload_dependents` is accepted and has nothing to act on: Modelport has no ensembles yet.
+    optionalJsonObject(request.body);
+    await dataPlane.unloadModel(name);
+    reply.code(200).send();
+  });
+
+  const methodNotAllowed: Handler = () => {
+    throw new HttpError(405, 'Method Not Allowed');
+  };
+  for (const [path, served] of routes) {
+    for (const method of ANSWERED_METHODS) {
+      if (!served.has(method)) app.route({ method, url: path, handler: methodNotAllowed });
+    }
+  }
+}
+
+/**
+ * Data plane answers are already in the protocol's JSON shape. Sent as a Buffer so the
+ * Content-Type stays exactly `application/json`, as Triton sends it.
+ */
+function sendJson(reply: FastifyReply, value: unknown): void {
+  reply.header('content-type', 'application/json').send(Buffer.from(JSON.stringify(value), 'utf8'));
+}
+
+function optionalJsonObject(body: unknown): Record<string, unknown> | undefined {
+  if (!(body instanceof Uint8Array) || body.byteLength === 0) return undefined;
+  const json = parseJsonText(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw mpError('MP_ERR_REQUEST_MALFORMED', 'the request body must be a JSON object');
+  }
+  return json as Record<string, unknown>;
+}
+
+/** The `config` load parameter: a model configuration as JSON text, replacing the one on disk. */
+function loadConfig(body: Record<string, unknown> | undefined): string | undefined {
+  const parameters = body?.parameters;
+  if (parameters === undefined) return undefined;
+  if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
+    throw mpError('MP_ERR_REQUEST_PARAMETER', "Invalid value for 'parameters': expected an object");
+  }
+  let config: string | undefined;
+  for (const [key, value] of Object.entries(parameters)) {
+    if (key === 'config') {
+      if (typeof value !== 'string') {
+        throw mpError('MP_ERR_REQUEST_PARAMETER', "Invalid value for parameter 'config': expected a string holding the JSON of a model configuration");
+      }
+      config = value;
+    } else if (key.startsWith('file:')) {
+      throw mpError('MP_ERR_REQUEST_PARAMETER', `load parameter '${key}' is not supported: model files cannot be uploaded through the load request`);
+    }
+  }
+  return config;
+}
