@@ -219,7 +219,8 @@ export class DataPlane implements DataPlaneApi {
 }
 
 function shouldServe(model: ModelEntry): boolean {
-  // A model that was unloaded on purpose does not hold readiness back.
+  // A model never asked for (explicit mode) or unloaded on purpose does not hold readiness back.
+  if (model.state === 'UNKNOWN') return false;
   return !(model.versions.length > 0 && model.versions.every((v) => v.reason === 'unloaded'));
 }
 

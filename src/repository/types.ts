@@ -19,6 +19,12 @@ export interface RepositoryOptions {
   startupModels?: string[];
   /** Cores available to inference; instances × intra-op threads are sized to fit. */
   cpuCount?: number;
+  /**
+   * max_batch_size given to a model whose configuration does not set it and whose file has a
+   * dynamic leading dimension on every input and output (Triton's --backend-config
+   * onnxruntime,default-max-batch-size; 4 when absent, as there). 0 turns batching off for them.
+   */
+  defaultMaxBatchSize?: number;
   logger?: Logger;
   /** Called once per executed batch of any version. */
   onExecution?: (model: string, version: number, record: ExecutionRecord) => void;
