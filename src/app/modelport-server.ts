@@ -58,7 +58,10 @@ export class ModelportServer {
       dataPlane: this.dataPlane,
       logger: httpLogger,
       bodyLimit: config.httpBodyLimit,
-      onResponse: (info) => httpLogger.debug(info, 'request'),
+      // Per-request lines only when asked for: building them costs on the hot path.
+      ...(config.logLevel === 'debug' || config.logLevel === 'trace'
+        ? { onResponse: (info: object) => httpLogger.debug(info, 'request') }
+        : {}),
     });
   }
 

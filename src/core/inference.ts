@@ -53,4 +53,6 @@ export interface RequestContext {
   /** Lower numbers run first; offline jobs use a larger one than online traffic. */
   priority?: number;
   signal?: AbortSignal;
+  /** Cheap alternative to `signal`: polled when a queued request is about to run. */
+  isCancelled?: () => boolean;
 }

@@ -190,10 +190,14 @@ export class DataPlane implements DataPlaneApi {
         batchSize: validated.batchSize,
         timeoutUs,
         priority,
-        // Read only if the request has to wait in a queue: adapters may build the signal lazily.
-        get signal() {
-          return context.signal;
-        },
+        ...(context.isCancelled
+          ? { isCancelled: context.isCancelled }
+          : {
+              // Read only if the request has to wait in a queue: callers may build it lazily.
+              get signal() {
+                return context.signal;
+              },
+            }),
       });
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);

@@ -676,6 +676,21 @@ describe('DynamicBatcher', () => {
       await kept;
     });
 
+    it('drops a queued request whose isCancelled() says its caller is gone', async () => {
+      const { batcher, instance } = setup();
+      void batcher.enqueue(request([[0]]));
+      let gone = false;
+      const cancelled = batcher.enqueue(request([[1]], { isCancelled: () => gone }));
+      const kept = batcher.enqueue(request([[2]]));
+      gone = true;
+      instance.complete();
+      await assertCode(cancelled, 'MP_ERR_REQUEST_CANCELLED', /cancelled/);
+      await settle();
+      assert.deepEqual(rowsOf(instance.calls[1]!.inputs[0]!), [2]);
+      instance.complete();
+      await kept;
+    });
+
     it('refuses an already-aborted request that would queue, and lets a dispatched one finish', async () => {
       const { batcher, instance } = setup();
       const busy = batcher.enqueue(request([[0]]));

@@ -263,7 +263,7 @@ export class DynamicBatcher implements Scheduler {
         }
       }
     }
-    const entries: PendingRequest[] = new Array(count);
+    const entries: PendingRequest[] = [];
     total = 0;
     let entry: PendingRequest | null = head;
     for (let i = 0; i < count; i++) {
@@ -271,10 +271,15 @@ export class DynamicBatcher implements Scheduler {
       entry = queue.nextCompatible(current);
       queue.remove(current);
       this.#detach(current);
-      entries[i] = current;
+      // Callers that went away while queued are dropped here rather than run for nobody.
+      if (current.request.isCancelled?.() === true) {
+        current.reject(this.#cancelledError());
+        continue;
+      }
+      entries.push(current);
       total += current.request.batchSize;
     }
-    this.#dispatch(entries, total);
+    if (entries.length > 0) this.#dispatch(entries, total);
     return true;
   }
 

@@ -17,6 +17,11 @@ export interface ScheduledRequest {
   /** Lower runs first; 0 is online traffic. */
   priority?: number;
   signal?: AbortSignal;
+  /**
+   * Polled when the request leaves the queue: true drops it with MP_ERR_REQUEST_CANCELLED. A
+   * cheaper alternative to `signal` for callers with many requests (no listener per request).
+   */
+  isCancelled?: () => boolean;
 }
 
 export interface ScheduledResult {

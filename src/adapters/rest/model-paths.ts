@@ -17,3 +17,9 @@ export interface ModelParams {
 export function modelPaths(suffix: string): [string, string] {
   return [`/v2/models/:name${suffix}`, `/v2/models/:name/versions/${VERSION_PARAMETER}${suffix}`];
 }
+
+/**
+ * The infer path as the direct path (infer-fast-path.ts) matches it: the same names and numeric
+ * versions the routes accept, with an optional query string. Keep in step with VERSION_PARAMETER.
+ */
+export const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([0-9]+))?\/infer(?:\?.*)?$/;

@@ -587,3 +587,52 @@ describe('server lifecycle', () => {
     }
   });
 });
+
+describe('direct infer path', () => {
+  // The same requests through the direct path and through the fastify route must get the same
+  // answers byte for byte (status, content type, binary header length, body).
+  const dataPlane = new FakeDataPlane();
+  let direct: RestServer;
+  let routed: RestServer;
+  let directUrl: string;
+  let routedUrl: string;
+  before(async () => {
+    direct = createRestServer({ dataPlane, bodyLimit: 4096 });
+    routed = createRestServer({ dataPlane, bodyLimit: 4096, inferFastPath: false });
+    const a = await direct.listen({ host: '127.0.0.1', port: 0 });
+    const b = await routed.listen({ host: '127.0.0.1', port: 0 });
+    directUrl = `http://127.0.0.1:${a.port}`;
+    routedUrl = `http://127.0.0.1:${b.port}`;
+  });
+  after(async () => {
+    await direct.close();
+    await routed.close();
+  });
+
+  async function both(path: string, init: RequestInit): Promise<void> {
+    const answers = [];
+    for (const base of [directUrl, routedUrl]) {
+      const response = await fetch(base + path, { ...init, headers: { 'accept-encoding': 'identity', ...(init.headers as Record<string, string>) } });
+      answers.push({
+        status: response.status,
+        type: response.headers.get('content-type'),
+        headerLength: response.headers.get('inference-header-content-length'),
+        body: Buffer.from(await response.arrayBuffer()).toString('base64'),
+      });
+    }
+    assert.deepEqual(answers[0], answers[1], path);
+  }
+
+  test('binary and JSON infer, versions, errors and limits answer alike', async () => {
+    const { payload, headerLength } = binaryInfer([{ name: 'x', datatype: 'FP32', shape: [1, 2], bytes: new Uint8Array(new Float32Array([1.5, -2]).buffer) }], [{ name: 'x_out', binary: true }]);
+    await both('/v2/models/m/infer', { method: 'POST', headers: { 'inference-header-content-length': String(headerLength) }, body: payload });
+    await both('/v2/models/m/versions/3/infer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'a', inputs: [{ name: 'x', datatype: 'INT64', shape: [1], data: [9007199254740993] }] }) });
+    await both('/v2/models/other/infer', { method: 'POST', body: JSON.stringify({ inputs: [] }) });
+    await both('/v2/models/m/infer', { method: 'POST', body: '{"inputs": [' });
+    await both('/v2/models/m/infer', { method: 'POST', headers: { 'inference-header-content-length': '999' }, body: '{}' });
+    await both('/v2/models/m/infer', { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2000], data: new Array(2000).fill(1) }] }) });
+    await both('/v2/models/m/infer', { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] })) });
+    await both('/v2/models/m/versions/abc/infer', { method: 'POST', body: '{}' });
+    await both('/v2/models/m/infer', { method: 'GET' });
+  });
+});

@@ -5,7 +5,7 @@
  * `{"error": "..."}` with the status from error-status.ts. Connection timeouts are set for life
  * behind a load balancer; close() drains in-flight requests.
  */
-import { STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -21,6 +21,7 @@ import type { DataPlaneApi } from '../../dataplane/index.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
+import { createInferFastPath } from './infer-fast-path.js';
 import { registerV2Routes } from './v2-routes.js';
 
 /** Triton's HTTP_DEFAULT_MAX_INPUT_SIZE. */
@@ -42,6 +43,11 @@ export interface RestServerOptions {
   onResponse?: (info: RestResponseInfo) => void;
   /** Gzip/deflate infer responses when the client's Accept-Encoding asks (default true). */
   responseCompression?: boolean;
+  /**
+   * Serve infer on node:http directly, ahead of fastify's router (default true). Off, infer goes
+   * through the fastify route like every other path; both answer the same.
+   */
+  inferFastPath?: boolean;
   /** Idle keep-alive time; above common load-balancer idle timeouts (60 s) by default. */
   keepAliveTimeoutMs?: number;
 }
@@ -70,8 +76,31 @@ export function createRestServer(options: RestServerOptions): RestServer {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
 
+  const fastPath = options.inferFastPath === false
+    ? undefined
+    : createInferFastPath({
+        dataPlane: options.dataPlane,
+        bodyLimit,
+        responseCompression: options.responseCompression ?? true,
+        logger,
+        ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+      });
+
   const app = Fastify({
     logger: false,
+    ...(fastPath
+      ? {
+          serverFactory: (handler: (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => void) => {
+            const server = createServer((request, response) => {
+              if (!fastPath(request, response)) handler(request, response);
+            });
+            // fastify sets these only on servers it creates itself.
+            server.keepAliveTimeout = keepAliveTimeout;
+            server.requestTimeout = REQUEST_TIMEOUT_MS;
+            return server;
+          },
+        }
+      : {}),
     bodyLimit,
     keepAliveTimeout,
     requestTimeout: REQUEST_TIMEOUT_MS,

@@ -7,14 +7,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { mpError } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
-import { compressResponse, MIN_COMPRESSED_BYTES, responseCoding, type ResponseCoding } from './compress-response.js';
 import { HttpError } from './http-error.js';
-import { HttpRequestContext } from './http-request-context.js';
-import { decodeInferRequest, parseHeaderLength } from './infer-request-decoder.js';
-import { encodeInferResponse } from './infer-response-encoder.js';
+import { handleInfer } from './infer-handler.js';
 import { modelPaths, type ModelParams } from './model-paths.js';
 import { parseJsonText } from './parse-json-text.js';
-import { decodeRawInferRequest } from './raw-infer-request.js';
 
 export interface V2RoutesOptions {
   dataPlane: DataPlaneApi;
@@ -76,26 +72,14 @@ export function registerV2Routes(app: FastifyInstance, options: V2RoutesOptions)
   addModel('POST', '/infer', async (request, reply) => {
     const { name, version } = request.params as ModelParams;
     const body = (request.body as Buffer | undefined) ?? EMPTY;
-    const headerLength = parseHeaderLength(request.headers['inference-header-content-length'] as string | undefined, body.byteLength);
-    const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
-    const response = await dataPlane.infer(decoded.request, new HttpRequestContext(reply.raw, undefined));
-    const encoded = encodeInferResponse(response, decoded);
-    let payload = encoded.body;
-    let coding: ResponseCoding | undefined;
-    if (options.responseCompression && payload.byteLength >= MIN_COMPRESSED_BYTES) {
-      coding = responseCoding(request.headers['accept-encoding']);
-      if (coding !== undefined) payload = await compressResponse(payload, coding);
-    }
+    const answer = await handleInfer(dataPlane, name, version, body, request.headers, reply.raw, options.responseCompression);
     // Headers only once nothing can fail any more, so an error answer never inherits them.
-    if (coding !== undefined) reply.header('content-encoding', coding).header('vary', 'Accept-Encoding');
-    if (encoded.headerLength === undefined) reply.header('content-type', 'application/json');
-    else {
-      reply.header('content-type', 'application/octet-stream');
-      // Set on the raw response so the name keeps this exact casing on the wire: clients are
-      // only known to match it case-insensitively in C++.
-      reply.raw.setHeader('Inference-Header-Content-Length', String(encoded.headerLength));
-    }
-    reply.send(payload);
+    if (answer.contentEncoding !== undefined) reply.header('content-encoding', answer.contentEncoding).header('vary', 'Accept-Encoding');
+    reply.header('content-type', answer.contentType);
+    // Set on the raw response so the name keeps this exact casing on the wire: clients are
+    // only known to match it case-insensitively in C++.
+    if (answer.headerLength !== undefined) reply.raw.setHeader('Inference-Header-Content-Length', String(answer.headerLength));
+    reply.send(answer.payload);
   });
 
   add('POST', '/v2/repository/index', (request, reply) => {

@@ -7,13 +7,14 @@ import { describe, it } from 'node:test';
 import { buildSessionOptions } from './session-options.js';
 
 describe('buildSessionOptions', () => {
-  it('uses the instance thread budget, one inter-op thread, sequential execution, all optimisations', () => {
+  it('uses the instance thread budget, one inter-op thread, sequential execution, all optimisations, no spinning', () => {
     assert.deepEqual(buildSessionOptions(3), {
       executionProviders: ['cpu'],
       intraOpNumThreads: 3,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   });
 

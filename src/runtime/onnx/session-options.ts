@@ -25,6 +25,9 @@ export function buildSessionOptions(intraOpThreads: number, parameters: Readonly
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Idle intra-op threads do not spin by default: the HTTP thread, the other instances and
+    // other models share the cores, and a spinning pool takes them away between batches.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   const intra = parameters['intra_op_thread_count'];
   if (intra !== undefined) options.intraOpNumThreads = threadCount("parameter 'intra_op_thread_count'", intra);

@@ -1,0 +1,127 @@
+/**
+ * The direct path for `POST /v2/models/{m}[/versions/{v}]/infer`, the one route that carries
+ * production traffic. It runs on node:http's request event before fastify's router, body
+ * parsers, hooks and reply pipeline, which together cost about as much per request as the rest
+ * of a small model's serving path; everything else (and anything this path does not recognise)
+ * goes through fastify as usual. It answers exactly as the fastify route does: both call
+ * handleInfer, and errors use the same status table and `{"error": ...}` body.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isModelportError, mpError, type Logger } from '../../core/index.js';
+import type { DataPlaneApi } from '../../dataplane/index.js';
+import { decompressBody } from './decompress-body.js';
+import { errorBody, errorStatus } from './error-status.js';
+import { HttpError } from './http-error.js';
+import { handleInfer } from './infer-handler.js';
+import { INFER_PATH } from './model-paths.js';
+
+export interface InferFastPathOptions {
+  dataPlane: DataPlaneApi;
+  bodyLimit: number;
+  responseCompression: boolean;
+  logger: Logger;
+  onResponse?: (info: { method: string; url: string; status: number; durationMs: number }) => void;
+}
+
+/** Returns a request listener that handles infer and reports false for anything else. */
+export function createInferFastPath(options: InferFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
+  const { dataPlane, bodyLimit, responseCompression, logger, onResponse } = options;
+
+  const fail = (request: IncomingMessage, response: ServerResponse, error: unknown, started: bigint): void => {
+    const status = errorStatus(error);
+    if (status >= 500 && !isModelportError(error) && !(error instanceof HttpError)) {
+      logger.error({ err: error, method: request.method, url: request.url }, 'request failed unexpectedly');
+    }
+    const body = Buffer.from(errorBody(error instanceof Error ? error.message : String(error)), 'utf8');
+    if (response.headersSent || response.destroyed) {
+      response.destroy();
+      return;
+    }
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length };
+    if (error instanceof HttpError && error.headers) Object.assign(headers, error.headers);
+    response.writeHead(status, headers);
+    response.end(body);
+    if (onResponse) report(request, status, started);
+  };
+
+  const report = (request: IncomingMessage, status: number, started: bigint): void => {
+    onResponse!({ method: request.method!, url: request.url!, status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 });
+  };
+
+  const answer = (request: IncomingMessage, response: ServerResponse, name: string, version: string | undefined, body: Buffer, started: bigint): void => {
+    handleInfer(dataPlane, name, version, body, request.headers, response, responseCompression).then(
+      (result) => {
+        if (response.destroyed) return;
+        const headers: Record<string, string | number> = { 'content-type': result.contentType, 'content-length': result.payload.length };
+        // This exact casing on the wire: clients are only known to match it case-insensitively in C++.
+        if (result.headerLength !== undefined) headers['Inference-Header-Content-Length'] = result.headerLength;
+        if (result.contentEncoding !== undefined) {
+          headers['content-encoding'] = result.contentEncoding;
+          headers['vary'] = 'Accept-Encoding';
+        }
+        response.writeHead(200, headers);
+        response.end(result.payload);
+        if (onResponse) report(request, 200, started);
+      },
+      (error: unknown) => fail(request, response, error, started),
+    );
+  };
+
+  return (request, response) => {
+    if (request.method !== 'POST') return false;
+    const match = INFER_PATH.exec(request.url!);
+    if (match === null) return false;
+    const started = onResponse ? process.hrtime.bigint() : 0n;
+    let name: string;
+    let version: string | undefined;
+    try {
+      name = decodeURIComponent(match[1]!);
+      version = match[2];
+    } catch {
+      fail(request, response, mpError('MP_ERR_REQUEST_MALFORMED', `model name in '${request.url}' is not valid percent-encoding`), started);
+      return true;
+    }
+    const declared = request.headers['content-length'];
+    if (declared !== undefined && Number(declared) > bodyLimit) {
+      tooLarge(request, response, `request body of ${declared} bytes exceeds the limit of ${bodyLimit} bytes`, started);
+      return true;
+    }
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    let refused = false;
+    request.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > bodyLimit) {
+        refused = true;
+        tooLarge(request, response, `request body exceeds the limit of ${bodyLimit} bytes`, started);
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else (chunks ??= [first]).push(chunk);
+    });
+    request.on('end', () => {
+      if (refused) return;
+      const body = chunks !== undefined ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0));
+      const encoding = request.headers['content-encoding'];
+      if (encoding === undefined) {
+        answer(request, response, name, version, body, started);
+        return;
+      }
+      decompressBody(body, encoding, bodyLimit, (error, decoded) => {
+        if (error) fail(request, response, error, started);
+        else answer(request, response, name, version, decoded!, started);
+      });
+    });
+    return true;
+  };
+
+  function tooLarge(request: IncomingMessage, response: ServerResponse, message: string, started: bigint): void {
+    // The rest of the body is not read; close the connection after answering so its framing
+    // cannot be misread as the next request.
+    response.shouldKeepAlive = false;
+    fail(request, response, mpError('MP_ERR_REQUEST_TOO_LARGE', message), started);
+    request.resume();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * One infer over HTTP, independent of how the request arrived: body and headers in, status-200
+ * payload and headers out. Both the fastify route and the direct infer path (infer-fast-path.ts)
+ * call it, so the two can never answer differently.
+ */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { DataPlaneApi } from '../../dataplane/index.js';
+import { compressResponse, MIN_COMPRESSED_BYTES, responseCoding, type ResponseCoding } from './compress-response.js';
+import { HttpRequestContext } from './http-request-context.js';
+import { decodeInferRequest, parseHeaderLength } from './infer-request-decoder.js';
+import { encodeInferResponse } from './infer-response-encoder.js';
+import { decodeRawInferRequest } from './raw-infer-request.js';
+
+export interface InferAnswer {
+  payload: Buffer;
+  contentType: 'application/json' | 'application/octet-stream';
+  /** JSON header length when outputs are binary (Inference-Header-Content-Length). */
+  headerLength: number | undefined;
+  contentEncoding: ResponseCoding | undefined;
+}
+
+export async function handleInfer(
+  dataPlane: DataPlaneApi,
+  name: string,
+  version: string | undefined,
+  body: Buffer,
+  headers: IncomingHttpHeaders,
+  response: ServerResponse,
+  responseCompression: boolean,
+): Promise<InferAnswer> {
+  const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
+  const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
+  const result = await dataPlane.infer(decoded.request, new HttpRequestContext(response, undefined));
+  const encoded = encodeInferResponse(result, decoded);
+  let payload = encoded.body;
+  let contentEncoding: ResponseCoding | undefined;
+  if (responseCompression && payload.byteLength >= MIN_COMPRESSED_BYTES) {
+    contentEncoding = responseCoding(headers['accept-encoding']);
+    if (contentEncoding !== undefined) payload = await compressResponse(payload, contentEncoding);
+  }
+  return {
+    payload,
+    contentType: encoded.headerLength === undefined ? 'application/json' : 'application/octet-stream',
+    headerLength: encoded.headerLength,
+    contentEncoding,
+  };
+}
