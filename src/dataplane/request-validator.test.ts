@@ -52,6 +52,7 @@ test('rejects what does not match the signature, naming it', () => {
   rejects(request([{ ...a(1), shape: [1, -4] }, b(1)]), 'MP_ERR_INPUT_SHAPE', /non-negative/);
   rejects(request([{ ...a(2), data: new Float32Array(7) }, b(2)]), 'MP_ERR_INPUT_DATA', /7 elements but its shape \[2,4\] needs 8/);
   rejects(request([a(1), b(1)], { outputs: [{ name: 'nope' }] }), 'MP_ERR_OUTPUT_UNKNOWN', /unexpected inference output 'nope'/);
+  rejects(request([a(1), b(1)], { outputs: [{ name: 'y', parameters: { classification: 3 } }] }), 'MP_ERR_REQUEST_PARAMETER', /classification/);
 });
 
 test('non-batching models take the full shape, scalars included', () => {

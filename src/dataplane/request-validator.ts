@@ -73,6 +73,13 @@ export function validateRequest(request: InferenceRequest, config: ModelConfig):
           `unexpected inference output '${requested.name}' for model '${model}'; expected one of: ${names(config.output)}`,
         );
       }
+      if (requested.parameters?.['classification'] !== undefined) {
+        // Not advertised in the server's extensions; refuse rather than silently return raw scores.
+        throw mpError(
+          'MP_ERR_REQUEST_PARAMETER',
+          `output '${requested.name}' of model '${model}' asks for 'classification', which this server does not support; request the raw output instead`,
+        );
+      }
       if (seen.has(requested.name)) continue;
       seen.add(requested.name);
       outputNames.push(requested.name);
