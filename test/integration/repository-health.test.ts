@@ -127,3 +127,32 @@ describe('explicit model control', () => {
     assert.ok(response.status >= 400 && response.status < 500, response.text);
   });
 });
+
+describe('poll mode', () => {
+  test('a model folder added while serving is loaded, one removed is unloaded', async () => {
+    const pollRoot = mkdtempSync(join(tmpdir(), 'modelport-poll-'));
+    const server = await startServer(['--model-repository', pollRoot, '--model-control-mode', 'poll', '--repository-poll-secs', '0.2']);
+    try {
+      assert.deepEqual((await postJson(`${server.url}/v2/repository/index`, {})).json, []);
+      mkdirSync(join(pollRoot, 'late', '1'), { recursive: true });
+      copyFileSync(join(examplesDir, 'mlp', '1', 'model.onnx'), join(pollRoot, 'late', '1', 'model.onnx'));
+      const ready = await waitFor(async () => (await fetch(`${server.url}/v2/models/late/ready`)).status === 200);
+      assert.ok(ready, 'the new model became ready');
+      rmSync(join(pollRoot, 'late'), { recursive: true, force: true });
+      const gone = await waitFor(async () => (await fetch(`${server.url}/v2/models/late/ready`)).status !== 200);
+      assert.ok(gone, 'the removed model stopped serving');
+    } finally {
+      await server.stop();
+      rmSync(pollRoot, { recursive: true, force: true });
+    }
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 15000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
