@@ -16,6 +16,7 @@ import {
   type TensorConfig,
 } from '../core/index.js';
 import type { ModelEntry, ModelRepository } from '../repository/index.js';
+import type { ScheduledRequest } from '../scheduler/index.js';
 import { parseVersion, unknownModel, VersionRouter } from '../rollout/index.js';
 import { validateRequest } from './request-validator.js';
 import type { StatisticsRecorder } from './statistics-recorder.js';
@@ -184,21 +185,20 @@ export class DataPlane implements DataPlaneApi {
       const parameters = request.parameters;
       const timeoutUs = parameters ? numberParameter(parameters, 'timeout') : undefined;
       const priority = context.priority ?? priorityLevel(parameters ? numberParameter(parameters, 'priority') : undefined, served.config);
-      const result = await served.scheduler!.enqueue({
+      const scheduled: ScheduledRequest = {
         inputs: validated.inputs,
         outputNames: validated.outputNames,
         batchSize: validated.batchSize,
         timeoutUs,
         priority,
-        ...(context.isCancelled
-          ? { isCancelled: context.isCancelled }
-          : {
-              // Read only if the request has to wait in a queue: callers may build it lazily.
-              get signal() {
-                return context.signal;
-              },
-            }),
-      });
+      };
+      if (context.isCancelled) scheduled.isCancelled = context.isCancelled;
+      else if ('signal' in context) {
+        // A getter, not a copy: the scheduler reads it only if the request has to wait in a
+        // queue, and callers may build their signal lazily.
+        Object.defineProperty(scheduled, 'signal', { get: () => context.signal, enumerable: true });
+      }
+      const result = await served.scheduler!.enqueue(scheduled);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
       const response: InferenceResponse = {
