@@ -11,11 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readBenchConfig, type BenchConfig } from './bench-config.js';
-import { BENCH_MODELS, inferRequest, inputData } from './bench-payloads.js';
+import { BENCH_MODELS } from './bench-payloads.js';
 import { formatProfile, summariseProfiles } from './cpu-profile-summary.js';
-import { runLoad } from './load-client.js';
-import { modelStats, startModelport, statsDelta, type StatsSnapshot } from './modelport-process.js';
-import { ProcessSampler, type ProcessWindow } from './process-sampler.js';
+import { measureLevel } from './measure-level.js';
+import { startModelport } from './modelport-process.js';
 
 export async function profileServer(config: BenchConfig): Promise<void> {
   const model = config.models.find((m) => m.name === 'mlp') ?? BENCH_MODELS[0]!;
@@ -26,35 +25,7 @@ export async function profileServer(config: BenchConfig): Promise<void> {
   const server = await startModelport({ models: [model.name], nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
   let exitCode: number | null;
   try {
-    const payload = inferRequest(model, 'binary', inputData(model, 1), 1);
-    const sampler = new ProcessSampler(server.pid);
-    let window: ProcessWindow = { cpuPercent: Number.NaN, peakRssMb: Number.NaN };
-    let before: StatsSnapshot | undefined;
-    let after: StatsSnapshot | undefined;
-    const load = await runLoad(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        path: payload.path,
-        headers: payload.headers,
-        bodyBase64: payload.body.toString('base64'),
-        concurrency,
-        warmupMs: config.warmupMs,
-        measureMs: config.measureMs,
-        subWindowMs: config.subWindowMs,
-      },
-      {
-        async onMeasureStart() {
-          sampler.start();
-          before = await modelStats(server.port, model.name);
-        },
-        async onMeasureEnd() {
-          window = sampler.stop();
-          after = await modelStats(server.port, model.name);
-        },
-      },
-    );
-    const stats = statsDelta(before, after);
+    const { load, server: window, stats } = await measureLevel(config, server.port, server.pid, model, 'binary', concurrency, true);
     process.stdout.write(
       `under profiling: ${Math.round(load.requestsPerSecond)} items/s, p50 ${load.latencyMs.p50.toFixed(3)} ms, p99 ${load.latencyMs.p99.toFixed(3)} ms, ` +
         `errors ${load.errors}, server CPU ${window.cpuPercent.toFixed(0)}%` +
