@@ -70,6 +70,11 @@ export function mpError(code: ErrorCode, message: string, cause?: unknown): Mode
   return new ModelportError(code, message, cause === undefined ? undefined : { cause });
 }
 
+/** Triton's exact text for a model the repository does not have (clients match on it). */
+export function unknownModelError(name: string): ModelportError {
+  return new ModelportError('MP_ERR_MODEL_UNKNOWN', `Request for unknown model: '${name}' is not found`);
+}
+
 export function isModelportError(error: unknown): error is ModelportError {
   return error instanceof ModelportError;
 }

@@ -8,6 +8,7 @@ import {
   datatypeFromConfig,
   mpError,
   toModelportError,
+  unknownModelError,
   type Datatype,
   type InferenceRequest,
   type InferenceResponse,
@@ -17,7 +18,7 @@ import {
 } from '../core/index.js';
 import type { ModelEntry, ModelRepository } from '../repository/index.js';
 import type { ScheduledRequest } from '../scheduler/index.js';
-import { parseVersion, unknownModel, VersionRouter } from '../rollout/index.js';
+import { parseVersion, VersionRouter } from '../rollout/index.js';
 import { validateRequest } from './request-validator.js';
 import type { StatisticsRecorder } from './statistics-recorder.js';
 import type {
@@ -217,7 +218,7 @@ export class DataPlane implements DataPlaneApi {
 
   #model(name: string): ModelEntry {
     const entry = this.#repository.model(name);
-    if (!entry) throw unknownModel(name);
+    if (!entry) throw unknownModelError(name);
     return entry;
   }
 }

@@ -9,7 +9,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { mpError, silentLogger, toModelportError, type Logger, type ModelConfig, type ModelportError } from '../core/index.js';
+import { mpError, silentLogger, toModelportError, unknownModelError, type Logger, type ModelConfig, type ModelportError } from '../core/index.js';
 import type { Runtime, RuntimeInstance } from '../runtime/index.js';
 import { DynamicBatcher, type Scheduler } from '../scheduler/index.js';
 import { completeModelConfig } from './complete-model-config.js';
@@ -169,7 +169,7 @@ export class FolderRepository implements ModelRepository {
       });
     }
     await this.#serialize(name, async () => {
-      if (override === undefined && !(await isDirectory(join(this.#root, name)))) throw unknownModel(name);
+      if (override === undefined && !(await isDirectory(join(this.#root, name)))) throw unknownModelError(name);
       const record = this.#record(name);
       const error = await this.#loadModel(record, override);
       if (error) throw error;
@@ -181,7 +181,7 @@ export class FolderRepository implements ModelRepository {
     await this.#serialize(name, async () => {
       let record = this.#records.get(name);
       if (!record) {
-        if (!(await isDirectory(join(this.#root, name)))) throw unknownModel(name);
+        if (!(await isDirectory(join(this.#root, name)))) throw unknownModelError(name);
         record = this.#record(name);
       }
       await this.#unloadModel(record);
@@ -586,10 +586,6 @@ export class FolderRepository implements ModelRepository {
     }
     await Promise.all(work);
   }
-}
-
-function unknownModel(name: string) {
-  return mpError('MP_ERR_MODEL_UNKNOWN', `Request for unknown model: '${name}' is not found`);
 }
 
 function sortVersions(versions: ModelVersionEntry[]): ModelVersionEntry[] {

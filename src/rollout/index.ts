@@ -1,2 +1,2 @@
 /** Which version serves a request. */
-export { VersionRouter, parseVersion, unknownModel } from './version-router.js';
+export { VersionRouter, parseVersion } from './version-router.js';

@@ -21,17 +21,7 @@ export function parseVersion(model: string, version: string | undefined): number
   return number;
 }
 
-export function unknownModel(name: string) {
-  return mpError('MP_ERR_MODEL_UNKNOWN', `Request for unknown model: '${name}' is not found`);
-}
-
 export class VersionRouter {
-  /** The model entry, or MP_ERR_MODEL_UNKNOWN. */
-  model(entry: ModelEntry | undefined, name: string): ModelEntry {
-    if (!entry) throw unknownModel(name);
-    return entry;
-  }
-
   /** The named version in any state, or MP_ERR_MODEL_VERSION_UNKNOWN. */
   version(entry: ModelEntry, version: number): ModelVersionEntry {
     const found = entry.versions.find((v) => v.version === version);

@@ -9,15 +9,13 @@ import type { RequestContext } from '../../core/index.js';
 
 export class HttpRequestContext implements RequestContext {
   readonly protocol = 'http' as const;
-  readonly priority: number | undefined;
   readonly #response: ServerResponse;
   #controller: AbortController | undefined;
   /** Bound once so the scheduler can call it detached from the object. */
   readonly isCancelled: () => boolean;
 
-  constructor(response: ServerResponse, priority: number | undefined) {
+  constructor(response: ServerResponse) {
     this.#response = response;
-    this.priority = priority;
     this.isCancelled = () => isGone(response);
   }
 

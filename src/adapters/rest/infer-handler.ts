@@ -30,7 +30,7 @@ export async function handleInfer(
 ): Promise<InferAnswer> {
   const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
   const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
-  const result = await dataPlane.infer(decoded.request, new HttpRequestContext(response, undefined));
+  const result = await dataPlane.infer(decoded.request, new HttpRequestContext(response));
   const encoded = encodeInferResponse(result, decoded);
   let payload = encoded.body;
   let contentEncoding: ResponseCoding | undefined;

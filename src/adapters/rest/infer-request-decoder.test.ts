@@ -46,7 +46,6 @@ test('a JSON request decodes id, version, inputs, outputs and custom parameters'
   assert.deepEqual(request.outputs, [{ name: 'y', parameters: { classification: 2 } }, { name: 'z' }]);
   assert.deepEqual(decoded.binaryOutputs, [true, false]);
   assert.equal(decoded.binaryByDefault, false);
-  assert.equal(decoded.priority, 2);
   assert.deepEqual(request.parameters, { custom: 'yes', n: 3, f: 0.5, b: true, priority: 2, timeout: 1000, sequence_id: 'abc', sequence_start: true });
 });
 

@@ -21,8 +21,6 @@ import { parseJsonText } from './parse-json-text.js';
 
 export interface DecodedInferRequest {
   request: InferenceRequest;
-  /** Request parameter `priority`, when given. */
-  priority: number | undefined;
   /** Per entry of `request.outputs`: send that output binary. */
   binaryOutputs: boolean[];
   /** Encoding of outputs the request does not list (`binary_data_output`). */
@@ -63,11 +61,9 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
     if (json.id !== '') request.id = json.id;
   }
 
-  let priority: number | undefined;
   let binaryByDefault = false;
   if (json.parameters !== undefined) {
     const decoded = decodeRequestParameters(json.parameters);
-    priority = decoded.priority;
     binaryByDefault = decoded.binaryByDefault;
     if (decoded.parameters) request.parameters = decoded.parameters;
   }
@@ -78,7 +74,7 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   if (json.outputs !== undefined) {
     request.outputs = decodeOutputs(json.outputs, binaryOutputs);
   }
-  return { request, priority, binaryOutputs, binaryByDefault };
+  return { request, binaryOutputs, binaryByDefault };
 }
 
 function decodeInputs(value: unknown, body: Uint8Array, jsonLength: number, hasBinarySection: boolean, modelName: string): Tensor[] {
@@ -210,7 +206,6 @@ function decodeOutputs(value: unknown, binaryOutputs: boolean[]): RequestedOutpu
 
 interface RequestParameters {
   parameters: Parameters | undefined;
-  priority: number | undefined;
   binaryByDefault: boolean;
 }
 
@@ -221,7 +216,6 @@ interface RequestParameters {
 function decodeRequestParameters(value: unknown): RequestParameters {
   if (!isObject(value)) throw malformed("unable to parse 'parameters': expected an object");
   let parameters: Parameters | undefined;
-  let priority: number | undefined;
   let binaryByDefault = false;
   for (const key of Object.keys(value)) {
     const item = value[key];
@@ -231,8 +225,6 @@ function decodeRequestParameters(value: unknown): RequestParameters {
         binaryByDefault = item;
         continue;
       case 'priority':
-        priority = unsignedParameter(key, item);
-        break;
       case 'timeout':
         unsignedParameter(key, item);
         break;
@@ -251,7 +243,7 @@ function decodeRequestParameters(value: unknown): RequestParameters {
     parameters ??= {};
     setParameter(parameters, key, checkParameterValue(key, item));
   }
-  return { parameters, priority, binaryByDefault };
+  return { parameters, binaryByDefault };
 }
 
 /** A uint64 parameter; returned as a number (precision beyond 2^53 does not matter for these). */

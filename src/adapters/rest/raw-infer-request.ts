@@ -40,5 +40,5 @@ export function decodeRawInferRequest(dataPlane: DataPlaneApi, body: Buffer, mod
   const data = decodeBinaryTensorData(spec.name, datatype, shape, count, body, 0, body.byteLength);
   const request: DecodedInferRequest['request'] = { modelName, inputs: [{ name: spec.name, datatype, shape, data }] };
   if (modelVersion !== undefined) request.modelVersion = modelVersion;
-  return { request, priority: undefined, binaryOutputs: [], binaryByDefault: true };
+  return { request, binaryOutputs: [], binaryByDefault: true };
 }
