@@ -1,6 +1,6 @@
 /**
  * The composition root: turns a validated ServerConfig into running objects (runtime, repository,
- * statistics, data plane, HTTP adapter), starts them in order and stops them in reverse. Stopping
+ * statistics, data plane, HTTP and gRPC adapters), starts them in order and stops them in reverse. Stopping
  * is graceful: no new connections or requests are accepted, every request already in flight is
  * answered, then models are unloaded.
  */
@@ -11,10 +11,12 @@ import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
 import { createLogger } from '../monitoring/index.js';
 import { FolderRepository } from '../repository/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
+import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
 import { createRestServer, type RestServer } from '../adapters/rest/index.js';
 
 export interface RunningAddresses {
   http: { host: string; port: number };
+  grpc?: { host: string; port: number };
 }
 
 export function packageVersion(): string {
@@ -28,6 +30,7 @@ export class ModelportServer {
   readonly dataPlane: DataPlane;
   readonly #repository: FolderRepository;
   readonly #rest: RestServer;
+  readonly #grpc: GrpcServer | undefined;
   #addresses: RunningAddresses | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -63,6 +66,13 @@ export class ModelportServer {
         ? { onResponse: (info: object) => httpLogger.debug(info, 'request') }
         : {}),
     });
+    if (config.allowGrpc) {
+      this.#grpc = createGrpcServer({
+        dataPlane: this.dataPlane,
+        logger: this.logger.child({ component: 'grpc' }),
+        maxMessageBytes: config.httpBodyLimit,
+      });
+    }
   }
 
   get addresses(): RunningAddresses | undefined {
@@ -83,9 +93,13 @@ export class ModelportServer {
       }
     }
     const http = await this.#rest.listen({ host: config.host, port: config.httpPort });
+    const grpc = this.#grpc ? await this.#grpc.listen({ host: config.host, port: config.grpcPort }) : undefined;
     this.dataPlane.setAccepting(true);
-    this.#addresses = { http };
-    logger.info({ http: `http://${formatHost(http.host)}:${http.port}` }, 'modelport serving');
+    this.#addresses = grpc ? { http, grpc } : { http };
+    logger.info(
+      { http: `http://${formatHost(http.host)}:${http.port}`, ...(grpc ? { grpc: `${formatHost(grpc.host)}:${grpc.port}` } : {}) },
+      'modelport serving',
+    );
     return this.#addresses;
   }
 
@@ -98,7 +112,7 @@ export class ModelportServer {
   async #stop(): Promise<void> {
     this.logger.info('stopping: finishing requests in flight');
     this.dataPlane.setAccepting(false);
-    await this.#rest.close();
+    await Promise.all([this.#rest.close(), this.#grpc?.close()]);
     await this.#repository.stop();
     this.logger.info('stopped');
   }

@@ -11,6 +11,8 @@ interface ServeFlags {
   modelRepository?: string;
   host?: string;
   httpPort?: string;
+  allowGrpc?: string;
+  grpcPort?: string;
   modelControlMode?: string;
   loadModel?: string[];
   repositoryPollSecs?: string;
@@ -30,12 +32,14 @@ export function registerServe(program: Command): void {
     .option('--model-repository <dir>', 'folder of <model>/<version>/model.onnx (+ config.json|yaml)')
     .option('--host <host>', 'address to listen on (default 0.0.0.0)')
     .option('--http-port <port>', 'HTTP port (default 8000; 0 picks a free one)')
+    .option('--grpc-port <port>', 'gRPC port (default 8001; 0 picks a free one)')
+    .option('--allow-grpc <bool>', 'serve gRPC as well as HTTP (default true)')
     .addOption(new Option('--model-control-mode <mode>', 'none: load all at start; poll: also rescan; explicit: load on request').choices(['none', 'poll', 'explicit']))
     .option('--load-model <name>', 'explicit mode: model to load at start, repeatable ("*" = all)', collect)
     .option('--repository-poll-secs <secs>', 'poll mode: seconds between rescans (default 15)')
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--log-format <format>', 'json lines or pretty (default: pretty on a terminal)').choices(['json', 'pretty']))
-    .option('--http-body-limit <bytes>', 'largest request body accepted (default 67108864)')
+    .option('--http-body-limit <bytes>', 'largest HTTP body or gRPC message accepted (default 67108864)')
     .option('--default-max-batch-size <n>', 'max_batch_size for batchable models without a config (default 4)')
     .option('--strict-readiness <bool>', 'ready only while every model is READY (default true)')
     .option('--cpu-count <n>', 'cores inference may use (default: all)')
@@ -49,6 +53,8 @@ export function registerServe(program: Command): void {
             modelRepository: flags.modelRepository,
             host: flags.host,
             httpPort: flags.httpPort,
+            allowGrpc: flags.allowGrpc,
+            grpcPort: flags.grpcPort,
             modelControlMode: flags.modelControlMode,
             loadModels: flags.loadModel,
             repositoryPollSecs: flags.repositoryPollSecs,

@@ -17,6 +17,9 @@ export interface ServerConfig {
   modelRepository: string;
   host: string;
   httpPort: number;
+  /** Serve the gRPC protocol too (Triton's --allow-grpc). */
+  allowGrpc: boolean;
+  grpcPort: number;
   modelControlMode: ModelControlMode;
   /** Explicit mode: models to load at start ("*" = all). */
   loadModels: string[];
@@ -24,7 +27,7 @@ export interface ServerConfig {
   repositoryPollSecs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
-  /** Largest accepted HTTP body, bytes (Triton's default: 64 MiB). */
+  /** Largest accepted HTTP body and gRPC message, bytes (Triton's HTTP default: 64 MiB). */
   httpBodyLimit: number;
   /** max_batch_size given to batchable models that have no configuration. */
   defaultMaxBatchSize: number;
@@ -37,6 +40,8 @@ export const DEFAULTS: ServerConfig = {
   modelRepository: 'models',
   host: '0.0.0.0',
   httpPort: 8000,
+  allowGrpc: true,
+  grpcPort: 8001,
   modelControlMode: 'none',
   loadModels: [],
   repositoryPollSecs: 15,
@@ -108,6 +113,8 @@ function validate(source: Source): ServerConfig {
   else config.modelRepository = resolve(config.modelRepository);
   if (s.host !== undefined) config.host = str(s.host, 'host');
   if (s.httpPort !== undefined) config.httpPort = int(s.httpPort, 'httpPort', 0, 65535);
+  if (s.allowGrpc !== undefined) config.allowGrpc = bool(s.allowGrpc, 'allowGrpc');
+  if (s.grpcPort !== undefined) config.grpcPort = int(s.grpcPort, 'grpcPort', 0, 65535);
   if (s.modelControlMode !== undefined) config.modelControlMode = oneOf(s.modelControlMode, 'modelControlMode', ['none', 'poll', 'explicit']);
   if (s.loadModels !== undefined) config.loadModels = list(s.loadModels, 'loadModels');
   if (s.repositoryPollSecs !== undefined) config.repositoryPollSecs = num(s.repositoryPollSecs, 'repositoryPollSecs', 0.01);

@@ -1,6 +1,7 @@
 /** Core vocabulary shared by every layer: datatypes, tensors, requests, configs, errors. */
 export * from './datatypes.js';
 export * from './tensor.js';
+export * from './raw-tensor-codec.js';
 export * from './errors.js';
 export * from './inference.js';
 export * from './model-config.js';

@@ -5,6 +5,7 @@
  * reserved parameters are handled here; whether the inputs fit the model is the data plane's job.
  */
 import {
+  decodeBinaryTensorData,
   elementCount,
   isDatatype,
   mpError,
@@ -15,7 +16,7 @@ import {
   type Tensor,
   type TensorData,
 } from '../../core/index.js';
-import { decodeBinaryTensorData } from './binary-tensor-codec.js';
+
 import { decodeJsonTensorData } from './json-tensor-codec.js';
 import { parseJsonText } from './parse-json-text.js';
 

@@ -4,8 +4,8 @@
  * digits (JSON.stringify throws on BigInt), and large numeric arrays print fastest through typed
  * arrays' own join. Outputs the client asked for in binary go after the JSON header in one buffer.
  */
-import { byteSize, type InferenceResponse, type ParameterValue, type Tensor } from '../../core/index.js';
-import { writeBinaryTensorData } from './binary-tensor-codec.js';
+import { byteSize, writeBinaryTensorData, type InferenceResponse, type ParameterValue, type Tensor } from '../../core/index.js';
+
 import type { DecodedInferRequest } from './infer-request-decoder.js';
 import { encodeJsonTensorData } from './json-tensor-codec.js';
 

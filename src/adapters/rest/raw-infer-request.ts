@@ -4,9 +4,9 @@
  * metadata. Batching models get a batch of one; at most one other dimension may be variable, and
  * the body length decides it. Every output is returned binary.
  */
-import { ELEMENT_BYTES, mpError } from '../../core/index.js';
+import { decodeBinaryTensorData, ELEMENT_BYTES, mpError } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
-import { decodeBinaryTensorData } from './binary-tensor-codec.js';
+
 import type { DecodedInferRequest } from './infer-request-decoder.js';
 
 export function decodeRawInferRequest(dataPlane: DataPlaneApi, body: Buffer, modelName: string, modelVersion: string | undefined): DecodedInferRequest {

@@ -1,8 +1,8 @@
 /** Raw little-endian tensor data both ways: zero-copy views when aligned, copies when not, BYTES prefixes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ARRAY_TYPES, byteSize, isModelportError, type Datatype, type Tensor } from '../../core/index.js';
-import { decodeBinaryTensorData, writeBinaryTensorData } from './binary-tensor-codec.js';
+import { ARRAY_TYPES, byteSize, isModelportError, type Datatype, type Tensor } from './index.js';
+import { decodeBinaryTensorData, writeBinaryTensorData } from './raw-tensor-codec.js';
 
 function rejects(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (error: unknown) => isModelportError(error) && error.kind === 'INVALID_ARG' && pattern.test(error.message));
@@ -63,7 +63,7 @@ test('aligned data is a view over the body; misaligned data is a copy', () => {
 
 test('fixed-size data must be exactly elements × element size', () => {
   const body = Buffer.alloc(64);
-  rejects(() => decodeBinaryTensorData('x', 'FP32', [2, 3], 6, body, 0, 20), /input byte size mismatch for input 'x': FP32 with shape \[2,3\] needs 24 bytes, got binary_data_size 20/);
+  rejects(() => decodeBinaryTensorData('x', 'FP32', [2, 3], 6, body, 0, 20), /input byte size mismatch for input 'x': FP32 with shape \[2,3\] needs 24 bytes, got 20/);
   rejects(() => decodeBinaryTensorData('x', 'INT64', [2], 2, body, 0, 24), /needs 16 bytes/);
 });
 

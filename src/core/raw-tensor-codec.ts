@@ -5,7 +5,9 @@
  * alignment allows it, because a typed array cannot start at an unaligned offset; encoding writes
  * straight into the response buffer. Assumes a little-endian host (x86, ARM), like Triton.
  */
-import { ARRAY_TYPES, ELEMENT_BYTES, mpError, type Datatype, type TensorData } from '../../core/index.js';
+import { ARRAY_TYPES, ELEMENT_BYTES, type Datatype } from './datatypes.js';
+import { mpError } from './errors.js';
+import type { TensorData } from './tensor.js';
 
 /**
  * Decodes `byteLength` bytes of `body` starting at `offset` as the data of one input. `count` is
@@ -26,7 +28,7 @@ export function decodeBinaryTensorData(
   if (byteLength !== expected) {
     throw mpError(
       'MP_ERR_INPUT_DATA',
-      `input byte size mismatch for input '${name}': ${datatype} with shape [${shape.join(',')}] needs ${expected} bytes, got binary_data_size ${byteLength}`,
+      `input byte size mismatch for input '${name}': ${datatype} with shape [${shape.join(',')}] needs ${expected} bytes, got ${byteLength}`,
     );
   }
   const Ctor = ARRAY_TYPES[datatype];
@@ -54,7 +56,7 @@ function decodeBytes(name: string, shape: readonly number[], count: number, body
     if (position + length > end) {
       throw mpError(
         'MP_ERR_INPUT_DATA',
-        `unable to parse binary data for input '${name}': element ${items.length} declares ${length} bytes but only ${end - position} remain in its binary_data_size`,
+        `unable to parse binary data for input '${name}': element ${items.length} declares ${length} bytes but only ${end - position} remain in its data`,
       );
     }
     items.push(new Uint8Array(body.buffer, body.byteOffset + position, length));

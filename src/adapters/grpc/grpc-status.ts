@@ -1,0 +1,49 @@
+/**
+ * The gRPC adapter's one table from error to status code, the counterpart of the REST adapter's
+ * error-status.ts. Kinds map the way Triton maps its error codes; the details string is the
+ * catalogue message, which tritonclient shows as the exception text.
+ */
+import { status as Status, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { isModelportError, toModelportError, type ErrorCode, type ErrorKind } from '../../core/index.js';
+import { MalformedMessage } from './proto-definitions.js';
+
+const STATUS_BY_KIND: Record<ErrorKind, Status> = {
+  INVALID_ARG: Status.INVALID_ARGUMENT,
+  NOT_FOUND: Status.NOT_FOUND,
+  UNAVAILABLE: Status.UNAVAILABLE,
+  UNSUPPORTED: Status.UNIMPLEMENTED,
+  ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  CANCELLED: Status.CANCELLED,
+  // As over HTTP (503): a request that timed out in the queue may succeed when retried, and
+  // clients retry UNAVAILABLE but not DEADLINE_EXCEEDED.
+  DEADLINE_EXCEEDED: Status.UNAVAILABLE,
+  RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  INTERNAL: Status.INTERNAL,
+};
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, Status>> = {
+  MP_ERR_REQUEST_TOO_LARGE: Status.RESOURCE_EXHAUSTED,
+};
+
+export interface GrpcFailure {
+  code: Status;
+  details: string;
+}
+
+export function grpcFailure(error: unknown): GrpcFailure {
+  if (error instanceof MalformedMessage) {
+    return { code: Status.INVALID_ARGUMENT, details: `the request is not a valid protobuf message: ${error.reason}` };
+  }
+  const failure = isModelportError(error) ? error : toModelportError(error);
+  return { code: STATUS_BY_CODE[failure.code] ?? STATUS_BY_KIND[failure.kind], details: failure.message };
+}
+
+/** The error object grpc-js callbacks take. */
+export function serviceError(error: unknown): Partial<ServiceError> {
+  const { code, details } = grpcFailure(error);
+  return { code, details, metadata: new Metadata() };
+}
+
+export function unimplemented(what: string): Partial<ServiceError> {
+  return { code: Status.UNIMPLEMENTED, details: `${what} is not supported by this server`, metadata: new Metadata() };
+}

@@ -1,0 +1,98 @@
+/**
+ * ModelStreamInfer: one bidirectional stream carries many requests, for any models, each
+ * answered as soon as it completes (responses carry the request id to match them). A failed
+ * request is answered with `error_message` on the stream, which stays open, as Triton does. The
+ * stream ends after the client half-closes and every request on it is answered; on shutdown,
+ * sessions end once the requests they carry are answered.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { DataPlaneApi } from '../../dataplane/index.js';
+import { callContext } from './call-context.js';
+import { grpcFailure } from './grpc-status.js';
+import { decodeModelInferRequest, encodeModelInferResponse } from './infer-codec.js';
+import { MalformedMessage } from './proto-definitions.js';
+import type { ModelInferRequestMessage, ModelStreamInferResponseMessage } from './proto-types.js';
+
+type StreamCall = ServerDuplexStream<ModelInferRequestMessage | MalformedMessage, ModelStreamInferResponseMessage>;
+
+class StreamSession {
+  #pending = 0;
+  #ending = false;
+
+  constructor(
+    readonly call: StreamCall,
+    readonly dataPlane: DataPlaneApi,
+    readonly onDone: (session: StreamSession) => void,
+  ) {
+    call.on('data', (message: ModelInferRequestMessage | MalformedMessage) => this.#receive(message));
+    call.on('end', () => this.end());
+    call.on('cancelled', () => this.onDone(this));
+    call.on('error', () => this.onDone(this));
+  }
+
+  /** Ends the stream once every request on it has been answered. */
+  end(): void {
+    this.#ending = true;
+    this.#maybeFinish();
+  }
+
+  #receive(message: ModelInferRequestMessage | MalformedMessage): void {
+    if (message instanceof MalformedMessage) {
+      this.#write({ error_message: grpcFailure(message).details });
+      return;
+    }
+    this.#pending += 1;
+    let result;
+    try {
+      result = this.dataPlane.infer(decodeModelInferRequest(message), callContext(this.call));
+    } catch (error) {
+      this.#fail(error, message.id);
+      return;
+    }
+    result.then(
+      (response) => {
+        this.#pending -= 1;
+        this.#write({ infer_response: encodeModelInferResponse(response) });
+        this.#maybeFinish();
+      },
+      (error: unknown) => this.#fail(error, message.id),
+    );
+  }
+
+  #fail(error: unknown, id: string): void {
+    this.#pending -= 1;
+    const details = grpcFailure(error).details;
+    // The request id lets a client with several requests in flight tell which one failed.
+    this.#write({ error_message: details, ...(id ? { infer_response: { id, model_name: '', model_version: '', outputs: [], raw_output_contents: [] } } : {}) });
+    this.#maybeFinish();
+  }
+
+  #write(message: ModelStreamInferResponseMessage): void {
+    if (!this.call.cancelled && !this.call.writableEnded) this.call.write(message);
+  }
+
+  #maybeFinish(): void {
+    if (this.#ending && this.#pending === 0) {
+      if (!this.call.writableEnded) this.call.end();
+      this.onDone(this);
+    }
+  }
+}
+
+export class StreamSessions {
+  readonly #sessions = new Set<StreamSession>();
+  readonly #dataPlane: DataPlaneApi;
+
+  constructor(dataPlane: DataPlaneApi) {
+    this.#dataPlane = dataPlane;
+  }
+
+  readonly handler = (call: StreamCall): void => {
+    this.#sessions.add(new StreamSession(call, this.#dataPlane, (session) => this.#sessions.delete(session)));
+  };
+
+  /** Shutdown: every open stream ends once its requests are answered. */
+  endAll(): void {
+    for (const session of this.#sessions) session.end();
+  }
+}
