@@ -1,46 +1,16 @@
 /**
- * `modelport infer`: one inference against a running server for a quick check. Inputs come from
- * JSON files (a nested array, or {"shape", "datatype", "data"}) or NumPy .npy files (sent as
- * binary tensors); datatypes and the batch dimension are taken from the model's metadata.
- * Prints the response with its outputs as JSON.
+ * `modelport infer`: one inference against a running server for a quick check, over REST or, with
+ * --grpc, over gRPC. Inputs come from JSON files (a nested array, or {"shape", "datatype", "data"})
+ * or NumPy .npy files (sent as binary tensors); datatypes and the batch dimension are taken from
+ * the model's metadata. Prints the response with its outputs as JSON.
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DEFAULT_URL, getJson, request } from './http-client.js';
+import { DEFAULT_GRPC_ADDRESS } from '../adapters/grpc/index.js';
+import { DEFAULT_URL } from './http-client.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
+import { grpcTransport, httpTransport, type CliInput, type TensorMeta } from './infer-transport.js';
 import { parseNpy } from './npy-file.js';
-
-interface TensorMeta {
-  name: string;
-  datatype: string;
-  shape: number[];
-}
-
-interface InputSpec {
-  name: string;
-  shape: number[];
-  datatype: string;
-  parameters?: Record<string, unknown>;
-  data?: unknown;
-}
-
-const VIEW: Record<string, (b: Buffer) => ArrayLike<number | bigint | boolean>> = {
-  BOOL: (b) => Array.from(b, (x) => x !== 0),
-  UINT8: (b) => new Uint8Array(b.buffer, b.byteOffset, b.length),
-  INT8: (b) => new Int8Array(b.buffer, b.byteOffset, b.length),
-  UINT16: (b) => new Uint16Array(copy(b)),
-  INT16: (b) => new Int16Array(copy(b)),
-  UINT32: (b) => new Uint32Array(copy(b)),
-  INT32: (b) => new Int32Array(copy(b)),
-  UINT64: (b) => new BigUint64Array(copy(b)),
-  INT64: (b) => new BigInt64Array(copy(b)),
-  FP32: (b) => new Float32Array(copy(b)),
-  FP64: (b) => new Float64Array(copy(b)),
-};
-
-function copy(b: Buffer): ArrayBuffer {
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-}
 
 export function registerInfer(program: Command): void {
   program
@@ -51,12 +21,12 @@ export function registerInfer(program: Command): void {
     .option('--output <name>', 'output to return, repeatable (default: all)', collect)
     .option('--model-version <version>', 'model version (default: the latest ready)')
     .option('--url <url>', 'server base URL', DEFAULT_URL)
-    .action(async (model: string, flags: { input: string[]; output?: string[]; modelVersion?: string; url: string }) => {
-      const base = `v2/models/${encodeURIComponent(model)}${flags.modelVersion ? `/versions/${encodeURIComponent(flags.modelVersion)}` : ''}`;
+    .option('--grpc [address]', `use the gRPC endpoint (default address ${DEFAULT_GRPC_ADDRESS})`)
+    .action(async (model: string, flags: { input: string[]; output?: string[]; modelVersion?: string; url: string; grpc?: string | true }) => {
+      const transport = flags.grpc ? grpcTransport(flags.grpc === true ? DEFAULT_GRPC_ADDRESS : flags.grpc) : httpTransport(flags.url);
       try {
-        const metadata = await getJson<{ inputs: TensorMeta[] }>(flags.url, base);
-        const inputs: InputSpec[] = [];
-        const binary: Buffer[] = [];
+        const metadata = await transport.metadata(model, flags.modelVersion);
+        const inputs: CliInput[] = [];
         for (const argument of flags.input) {
           const eq = argument.indexOf('=');
           if (eq <= 0) {
@@ -70,34 +40,27 @@ export function registerInfer(program: Command): void {
           const content = await readFile(file);
           if (file.endsWith('.npy')) {
             const array = parseNpy(content, file);
-            inputs.push({ name, datatype: array.datatype, shape: withBatch(array.shape, meta.shape), parameters: { binary_data_size: array.data.length } });
-            binary.push(array.data);
+            inputs.push({ name, datatype: array.datatype, shape: withBatch(array.shape, meta.shape), raw: array.data });
           } else {
             inputs.push(jsonInput(name, JSON.parse(content.toString('utf8')) as unknown, meta));
           }
         }
-        const header = Buffer.from(JSON.stringify({
-          inputs,
-          ...(flags.output ? { outputs: flags.output.map((name) => ({ name, parameters: { binary_data: false } })) } : {}),
-          parameters: { binary_data_output: false },
-        }));
-        const headers: Record<string, string> = { 'content-type': binary.length ? 'application/octet-stream' : 'application/json' };
-        if (binary.length) headers['inference-header-content-length'] = String(header.length);
-        const response = await request(flags.url, 'POST', `${base}/infer`, Buffer.concat([header, ...binary]), headers);
-        const body = Buffer.from(await response.arrayBuffer());
-        process.stdout.write(`${stringify(decodeResponse(body, response.headers.get('inference-header-content-length')))}\n`);
+        const response = await transport.infer(model, flags.modelVersion, inputs, flags.output);
+        process.stdout.write(`${stringify(response)}\n`);
       } catch (error) {
         reportFailure(error);
+      } finally {
+        transport.close();
       }
     });
 }
 
-function jsonInput(name: string, value: unknown, meta: TensorMeta): InputSpec {
+function jsonInput(name: string, value: unknown, meta: TensorMeta): CliInput {
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'data' in value) {
     const v = value as { shape?: number[]; datatype?: string; data: unknown };
-    return { name, datatype: v.datatype ?? meta.datatype, shape: v.shape ?? withBatch(shapeOf(v.data), meta.shape), data: v.data };
+    return { name, datatype: v.datatype ?? meta.datatype, shape: v.shape ?? withBatch(shapeOf(v.data), meta.shape), json: v.data };
   }
-  return { name, datatype: meta.datatype, shape: withBatch(shapeOf(value), meta.shape), data: value };
+  return { name, datatype: meta.datatype, shape: withBatch(shapeOf(value), meta.shape), json: value };
 }
 
 /** Nested-array shape of a JSON value (a scalar is shape []). */
@@ -114,23 +77,6 @@ function shapeOf(value: unknown): number[] {
 /** Adds a batch dimension of 1 when the data is one item of a batching model. */
 function withBatch(shape: number[], modelShape: number[]): number[] {
   return shape.length === modelShape.length - 1 && modelShape[0] === -1 ? [1, ...shape] : shape;
-}
-
-function decodeResponse(body: Buffer, headerLength: string | null): unknown {
-  if (headerLength === null) return JSON.parse(body.toString('utf8'));
-  const length = Number(headerLength);
-  const json = JSON.parse(body.subarray(0, length).toString('utf8')) as { outputs?: Array<{ datatype: string; parameters?: { binary_data_size?: number }; data?: unknown }> };
-  let offset = length;
-  for (const output of json.outputs ?? []) {
-    const size = output.parameters?.binary_data_size;
-    if (size === undefined) continue;
-    const bytes = body.subarray(offset, offset + size);
-    offset += size;
-    const view = VIEW[output.datatype];
-    output.data = view ? Array.from(view(bytes) as ArrayLike<unknown>) : `<${size} bytes of ${output.datatype}>`;
-    delete output.parameters!.binary_data_size;
-  }
-  return json;
 }
 
 function stringify(value: unknown): string {

@@ -1,5 +1,6 @@
 /** `modelport models`: a table of a running server's models, versions, states and reasons. */
 import type { Command } from 'commander';
+import { DEFAULT_GRPC_ADDRESS, GrpcInferenceClient } from '../adapters/grpc/index.js';
 import { DEFAULT_URL, postJson } from './http-client.js';
 import { reportFailure } from './exit.js';
 
@@ -15,10 +16,11 @@ export function registerModels(program: Command): void {
     .command('models')
     .description('list the models of a running server with their versions and states')
     .option('--url <url>', 'server base URL', DEFAULT_URL)
+    .option('--grpc [address]', `use the gRPC endpoint (default address ${DEFAULT_GRPC_ADDRESS})`)
     .option('--json', 'print the repository index as JSON')
-    .action(async (flags: { url: string; json?: boolean }) => {
+    .action(async (flags: { url: string; grpc?: string | true; json?: boolean }) => {
       try {
-        const index = await postJson<IndexEntry[]>(flags.url, 'v2/repository/index', {});
+        const index = flags.grpc ? await grpcIndex(flags.grpc === true ? DEFAULT_GRPC_ADDRESS : flags.grpc) : await postJson<IndexEntry[]>(flags.url, 'v2/repository/index', {});
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(index, null, 2)}\n`);
           return;
@@ -28,6 +30,17 @@ export function registerModels(program: Command): void {
         reportFailure(error);
       }
     });
+}
+
+async function grpcIndex(address: string): Promise<IndexEntry[]> {
+  const client = new GrpcInferenceClient(address);
+  try {
+    const { models } = await client.call<{ models: Array<{ name: string; version: string; state: string; reason: string }> }>('RepositoryIndex', {});
+    // Same shape as the REST index: empty version and reason are absent there.
+    return models.map((m) => ({ name: m.name, ...(m.version ? { version: m.version } : {}), state: m.state, ...(m.reason ? { reason: m.reason } : {}) }));
+  } finally {
+    client.close();
+  }
 }
 
 export function formatTable(header: string[], rows: string[][]): string {

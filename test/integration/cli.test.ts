@@ -69,6 +69,21 @@ test('infer from a JSON file (batch dimension added) and from a .npy file', asyn
   assert.deepEqual(batch.outputs[0]!.data.slice(0, 10), answer.outputs[0]!.data);
 });
 
+test('--grpc: models and infer over the gRPC endpoint answer as over REST', async () => {
+  const table = await modelport('models', '--grpc', server.grpcAddress);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /mlp\s+1\s+READY/);
+  const json = join(dir, 'g.json');
+  writeFileSync(json, JSON.stringify(new Array(256).fill(0.25)));
+  const overGrpc = await modelport('infer', 'mlp', '--input', `input=${json}`, '--grpc', server.grpcAddress);
+  assert.equal(overGrpc.code, 0, overGrpc.stderr);
+  const overRest = await modelport('infer', 'mlp', '--input', `input=${json}`, '--url', server.url);
+  assert.deepEqual(JSON.parse(overGrpc.stdout), JSON.parse(overRest.stdout));
+  const unknown = await modelport('infer', 'nope', '--input', `input=${json}`, '--grpc', server.grpcAddress);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /ModelMetadata .* failed with INVALID_ARGUMENT: Request for unknown model: 'nope'/);
+});
+
 test('exit codes: 1 when the operation fails, 2 when the command line is wrong', async () => {
   const wrongShape = join(dir, 'bad.json');
   writeFileSync(wrongShape, JSON.stringify([1, 2, 3]));
