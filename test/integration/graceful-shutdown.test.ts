@@ -1,10 +1,12 @@
 /**
- * SIGTERM while requests are in flight: the server stops accepting, answers every request it
- * already has, unloads its models and exits 0.
+ * SIGTERM while requests are in flight, over HTTP and gRPC: the server stops accepting, answers
+ * every request it already has, ends open streams, unloads its models and exits 0.
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { prepareExamples } from '../../scripts/prepare-examples.js';
+import { inferenceClient, rawBytes } from '../fixtures/grpc-client.js';
 import { examplesDir, startServer } from '../fixtures/server-process.js';
 import { float32Bytes, postBinary, randomFloats } from '../fixtures/v2-client.js';
 
@@ -32,4 +34,29 @@ test('every request in flight at SIGTERM is answered, then the process exits 0',
   assert.ok(answeredBeforeSignal < count, 'some requests were still in flight at SIGTERM');
   assert.equal(await exit, 0);
   assert.ok(server.logs.some((l) => l.msg === 'stopped'));
+});
+
+test('gRPC calls and an open stream in flight at SIGTERM are answered; the stream ends; exit 0', async () => {
+  const server = await startServer(['--model-repository', examplesDir, '--model-control-mode', 'explicit', '--load-model', 'text_direction']);
+  const client = inferenceClient(server.grpcAddress);
+  const input = rawBytes(randomFloats(8 * 3 * 48 * 192, 2));
+  const request = { model_name: 'text_direction', inputs: [{ name: 'x', datatype: 'FP32', shape: [8, 3, 48, 192] }], raw_input_contents: [input] };
+  const unary = Array.from({ length: 16 }, () => client.unary<{ raw_output_contents: Buffer[] }>('ModelInfer', request));
+  const stream = (client.raw as unknown as { ModelStreamInfer(): ClientDuplexStream<object, { error_message: string }> }).ModelStreamInfer();
+  const streamed: Array<{ error_message: string }> = [];
+  stream.on('data', (answer: { error_message: string }) => streamed.push(answer));
+  const streamEnded = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  for (let i = 0; i < 8; i++) stream.write({ ...request, id: `s${i}` });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const exit = server.stop('SIGTERM');
+  const results = await Promise.allSettled(unary);
+  assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value.raw_output_contents.length : String(r.reason))), new Array(16).fill(1));
+  // The client never half-closes: shutdown ends the stream once its eight requests are answered.
+  await streamEnded;
+  assert.deepEqual(streamed.map((a) => a.error_message), new Array(8).fill(''));
+  client.close();
+  assert.equal(await exit, 0);
 });
