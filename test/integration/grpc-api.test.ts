@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { credentials, loadPackageDefinition, status as Status, type Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, status as Status, type Client, type ClientDuplexStream, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { prepareExamples } from '../../scripts/prepare-examples.js';
 import { float32From, healthClient, inferenceClient, rawBytes, type GrpcTestClient } from '../fixtures/grpc-client.js';
@@ -237,6 +237,13 @@ describe('health and reflection', () => {
       assert.deepEqual(await health.unary('Check', { service: 'inference.GRPCInferenceService' }), { status: 'SERVING' });
       assert.deepEqual(await health.unary('Check', { service: 'mlp' }), { status: 'SERVING' });
       await rejectsWith(health.unary('Check', { service: 'nope' }), Status.NOT_FOUND, /unknown service 'nope'/);
+      const watch = (health.raw as unknown as { Watch(request: object): ClientReadableStream<{ status: string }> }).Watch({ service: 'vad' });
+      const first = await new Promise<{ status: string }>((resolve, reject) => {
+        watch.once('data', resolve);
+        watch.once('error', reject);
+      });
+      assert.deepEqual(first, { status: 'SERVING' });
+      watch.cancel();
     } finally {
       health.close();
     }
