@@ -1,0 +1,74 @@
+"""Fixtures of the conformance suite: real `modelport serve` processes on free loopback ports.
+
+The repository served is built by scripts/conformance-repository.ts: the example models plus
+`datatypes`, an identity model with one input per datatype. Ports are read from the server's own
+start-up log line, so nothing is guessed.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@dataclass
+class Server:
+    http: str
+    grpc: str
+    process: subprocess.Popen
+    logs: list = field(default_factory=list)
+
+    def stop(self) -> int:
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
+
+def _start(repository: str, *args: str) -> Server:
+    command = [
+        "node", os.path.join(ROOT, "bin", "modelport.js"), "serve",
+        "--model-repository", repository, "--host", "127.0.0.1",
+        "--http-port", "0", "--grpc-port", "0", "--log-format", "json", *args,
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    logs: list = []
+    for line in process.stdout:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        logs.append(entry)
+        if entry.get("msg") == "modelport serving":
+            http = entry["http"].removeprefix("http://")
+            server = Server(http=http, grpc=entry["grpc"], process=process, logs=logs)
+            # Keep reading so a chatty server never blocks on a full pipe.
+            threading.Thread(target=lambda: [logs.append(l) for l in process.stdout], daemon=True).start()
+            return server
+    raise RuntimeError(f"modelport exited with {process.wait()} before serving: {logs[-5:]}")
+
+
+@pytest.fixture(scope="session")
+def repository():
+    target = tempfile.mkdtemp(prefix="modelport-conformance-")
+    subprocess.run(["node", os.path.join(ROOT, "dist", "scripts", "conformance-repository.js"), target], check=True, cwd=ROOT)
+    yield target
+    shutil.rmtree(target, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(repository):
+    running = _start(repository)
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def explicit_server(repository):
+    running = _start(repository, "--model-control-mode", "explicit")
+    yield running
+    assert running.stop() == 0
