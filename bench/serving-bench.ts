@@ -5,7 +5,7 @@
  * the same closed-loop client at each concurrency, binary and JSON. With BENCH_PROFILE=1 it runs
  * the CPU-profiling run of profile-server.ts instead. bench-config.ts lists the settings.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareExamples } from '../scripts/prepare-examples.js';
 import { readBenchConfig, type BenchConfig } from './bench-config.js';
@@ -16,6 +16,7 @@ import { measureInProcess } from './in-process-baseline.js';
 import { measureLevel, payloadFor } from './measure-level.js';
 import { examplesRepository, httpExchange, repoRoot, startModelport } from './modelport-process.js';
 import { profileServer } from './profile-server.js';
+import { peerSection } from './peers/peer-report.js';
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -124,7 +125,9 @@ async function main(): Promise<void> {
   const report = renderReport(run);
   process.stdout.write(`${report}\n`);
   const file = join(repoRoot, 'bench', 'README.md');
-  writeFileSync(file, report);
+  // The peer benchmark's section is its own; keep it.
+  const peers = existsSync(file) ? peerSection(readFileSync(file, 'utf8')) : '';
+  writeFileSync(file, peers ? `${report}\n\n${peers}\n` : report);
   log(`wrote ${file}`);
   const failed = results.some((r) => [...r.baseline, ...r.modelport].some((row) => row.load.errors > 0)) || run.modelportError !== undefined;
   if (failed) process.exitCode = 1;

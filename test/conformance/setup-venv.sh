@@ -15,12 +15,4 @@ if ! ldconfig -p | grep -q 'libb64.so.0d'; then
   fi
 fi
 
-stamp="$venv/.requirements.sha256"
-wanted="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
-  exit 0
-fi
-echo "creating $venv"
-python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check --requirement "$here/requirements.txt"
-echo "$wanted" > "$stamp"
+bash "$here/../../scripts/make-venv.sh" "$venv" "$here/requirements.txt"
