@@ -68,7 +68,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           clearTimeout(timer);
           resolve();
         });
-        streams.endAll();
+        streams.drainAll();
         health.close();
       });
       return closing;

@@ -2,8 +2,9 @@
  * ModelStreamInfer: one bidirectional stream carries many requests, for any models, each
  * answered as soon as it completes (responses carry the request id to match them). A failed
  * request is answered with `error_message` on the stream, which stays open, as Triton does. The
- * stream ends after the client half-closes and every request on it is answered; on shutdown,
- * sessions end once the requests they carry are answered.
+ * stream ends after the client half-closes and every request on it is answered. On shutdown a
+ * stream keeps serving what arrives and ends once it has been quiet (nothing pending, nothing
+ * new) for DRAIN_QUIET_MS: requests a client sent just before the signal may still be on the wire.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
@@ -15,9 +16,15 @@ import type { ModelInferRequestMessage, ModelStreamInferResponseMessage } from '
 
 type StreamCall = ServerDuplexStream<ModelInferRequestMessage | MalformedMessage, ModelStreamInferResponseMessage>;
 
+const DRAIN_QUIET_MS = 500;
+
 class StreamSession {
   #pending = 0;
+  /** The client half-closed: end as soon as nothing is pending. */
   #ending = false;
+  /** The server is stopping: end once quiet. */
+  #draining = false;
+  #quietTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly call: StreamCall,
@@ -25,20 +32,25 @@ class StreamSession {
     readonly onDone: (session: StreamSession) => void,
   ) {
     call.on('data', (message: ModelInferRequestMessage | MalformedMessage) => this.#receive(message));
-    call.on('end', () => this.end());
-    call.on('cancelled', () => this.onDone(this));
-    call.on('error', () => this.onDone(this));
+    call.on('end', () => {
+      this.#ending = true;
+      this.#maybeFinish();
+    });
+    call.on('cancelled', () => this.#done());
+    call.on('error', () => this.#done());
   }
 
-  /** Ends the stream once every request on it has been answered. */
-  end(): void {
-    this.#ending = true;
+  /** Shutdown: end the stream once nothing is pending and nothing new has come for a while. */
+  drain(): void {
+    this.#draining = true;
     this.#maybeFinish();
   }
 
   #receive(message: ModelInferRequestMessage | MalformedMessage): void {
+    clearTimeout(this.#quietTimer);
     if (message instanceof MalformedMessage) {
       this.#write({ error_message: grpcFailure(message).details });
+      this.#maybeFinish();
       return;
     }
     this.#pending += 1;
@@ -72,10 +84,22 @@ class StreamSession {
   }
 
   #maybeFinish(): void {
-    if (this.#ending && this.#pending === 0) {
-      if (!this.call.writableEnded) this.call.end();
-      this.onDone(this);
+    if (this.#pending > 0) return;
+    if (this.#ending) this.#finish();
+    else if (this.#draining) {
+      clearTimeout(this.#quietTimer);
+      this.#quietTimer = setTimeout(() => this.#finish(), DRAIN_QUIET_MS);
     }
+  }
+
+  #finish(): void {
+    if (!this.call.writableEnded) this.call.end();
+    this.#done();
+  }
+
+  #done(): void {
+    clearTimeout(this.#quietTimer);
+    this.onDone(this);
   }
 }
 
@@ -91,8 +115,8 @@ export class StreamSessions {
     this.#sessions.add(new StreamSession(call, this.#dataPlane, (session) => this.#sessions.delete(session)));
   };
 
-  /** Shutdown: every open stream ends once its requests are answered. */
-  endAll(): void {
-    for (const session of this.#sessions) session.end();
+  /** Shutdown: every open stream ends once its requests are answered and it has gone quiet. */
+  drainAll(): void {
+    for (const session of this.#sessions) session.drain();
   }
 }
