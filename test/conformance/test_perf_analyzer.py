@@ -27,6 +27,7 @@ def test_perf_analyzer_runs_and_reports_throughput(server, tmp_path, protocol, m
     assert "Server:" in run.stdout, "perf_analyzer printed no server-side statistics"
     with open(report, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(r["Concurrency"]) for r in rows] == CONCURRENCY, rows
+    # perf_analyzer sorts the report by throughput, not by concurrency.
+    assert sorted(int(r["Concurrency"]) for r in rows) == CONCURRENCY, rows
     for row in rows:
         assert float(row["Inferences/Second"]) > 0, row
