@@ -8,15 +8,24 @@ import { readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
-import { createLogger } from '../monitoring/index.js';
+import { createLogger, Metrics } from '../monitoring/index.js';
 import { FolderRepository } from '../repository/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
+import { createMetricsServer, registerTritonMetrics, type MetricsServer } from '../adapters/metrics/index.js';
 import { createRestServer, type RestServer } from '../adapters/rest/index.js';
 
 export interface RunningAddresses {
   http: { host: string; port: number };
   grpc?: { host: string; port: number };
+  metrics?: { host: string; port: number };
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Whether a line at `level` gets through a logger set to `configured`. */
+function logs(configured: string, level: string): boolean {
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(configured);
 }
 
 export function packageVersion(): string {
@@ -31,6 +40,7 @@ export class ModelportServer {
   readonly #repository: FolderRepository;
   readonly #rest: RestServer;
   readonly #grpc: GrpcServer | undefined;
+  readonly #metricsServer: MetricsServer | undefined;
   #addresses: RunningAddresses | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -38,6 +48,7 @@ export class ModelportServer {
     this.config = config;
     this.logger = logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
     const statistics = new StatisticsRecorder();
+    const metrics = config.allowMetrics ? new Metrics() : undefined;
     const runtime = new OnnxRuntime({ logger: this.logger.child({ component: 'runtime' }) });
     this.#repository = new FolderRepository({
       root: config.modelRepository,
@@ -48,23 +59,36 @@ export class ModelportServer {
       cpuCount: config.cpuCount,
       defaultMaxBatchSize: config.defaultMaxBatchSize,
       logger: this.logger.child({ component: 'repository' }),
-      onExecution: (model, version, record) => statistics.recordExecution(model, version, record),
+      onExecution: (model, version, record) => {
+        statistics.recordExecution(model, version, record);
+        if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize);
+      },
     });
+    const requestLogger = this.logger.child({ component: 'request' });
+    const requestLevel = config.requestLogLevel;
     this.dataPlane = new DataPlane({
       repository: this.#repository,
       statistics,
       serverVersion: packageVersion(),
       strictReadiness: config.strictReadiness,
+      ...(metrics ? { metrics } : {}),
+      // Building a log line per request costs on the hot path: only when it would be written.
+      ...(requestLevel !== 'off' && logs(config.logLevel, requestLevel)
+        ? { requestLog: (entry: object) => requestLogger[requestLevel](entry, 'infer') }
+        : {}),
     });
+    if (metrics) {
+      registerTritonMetrics(metrics, this.dataPlane);
+      this.#metricsServer = createMetricsServer(metrics);
+    }
     const httpLogger = this.logger.child({ component: 'http' });
     this.#rest = createRestServer({
       dataPlane: this.dataPlane,
       logger: httpLogger,
       bodyLimit: config.httpBodyLimit,
-      // Per-request lines only when asked for: building them costs on the hot path.
-      ...(config.logLevel === 'debug' || config.logLevel === 'trace'
-        ? { onResponse: (info: object) => httpLogger.debug(info, 'request') }
-        : {}),
+      // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
+      // inference requests have their own line, at --request-log-level.
+      ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
     });
     if (config.allowGrpc) {
       this.#grpc = createGrpcServer({
@@ -94,10 +118,15 @@ export class ModelportServer {
     }
     const http = await this.#rest.listen({ host: config.host, port: config.httpPort });
     const grpc = this.#grpc ? await this.#grpc.listen({ host: config.host, port: config.grpcPort }) : undefined;
+    const metrics = this.#metricsServer ? await this.#metricsServer.listen({ host: config.host, port: config.metricsPort }) : undefined;
     this.dataPlane.setAccepting(true);
-    this.#addresses = grpc ? { http, grpc } : { http };
+    this.#addresses = { http, ...(grpc ? { grpc } : {}), ...(metrics ? { metrics } : {}) };
     logger.info(
-      { http: `http://${formatHost(http.host)}:${http.port}`, ...(grpc ? { grpc: `${formatHost(grpc.host)}:${grpc.port}` } : {}) },
+      {
+        http: `http://${formatHost(http.host)}:${http.port}`,
+        ...(grpc ? { grpc: `${formatHost(grpc.host)}:${grpc.port}` } : {}),
+        ...(metrics ? { metrics: `http://${formatHost(metrics.host)}:${metrics.port}/metrics` } : {}),
+      },
       'modelport serving',
     );
     return this.#addresses;
@@ -114,6 +143,7 @@ export class ModelportServer {
     this.dataPlane.setAccepting(false);
     await Promise.all([this.#rest.close(), this.#grpc?.close()]);
     await this.#repository.stop();
+    await this.#metricsServer?.close();
     this.logger.info('stopped');
   }
 }

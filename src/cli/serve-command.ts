@@ -13,6 +13,9 @@ interface ServeFlags {
   httpPort?: string;
   allowGrpc?: string;
   grpcPort?: string;
+  allowMetrics?: string;
+  metricsPort?: string;
+  requestLogLevel?: string;
   modelControlMode?: string;
   loadModel?: string[];
   repositoryPollSecs?: string;
@@ -34,10 +37,13 @@ export function registerServe(program: Command): void {
     .option('--http-port <port>', 'HTTP port (default 8000; 0 picks a free one)')
     .option('--grpc-port <port>', 'gRPC port (default 8001; 0 picks a free one)')
     .option('--allow-grpc <bool>', 'serve gRPC as well as HTTP (default true)')
+    .option('--metrics-port <port>', 'Prometheus metrics port, GET /metrics (default 8002; 0 picks a free one)')
+    .option('--allow-metrics <bool>', 'serve Prometheus metrics (default true)')
     .addOption(new Option('--model-control-mode <mode>', 'none: load all at start; poll: also rescan; explicit: load on request').choices(['none', 'poll', 'explicit']))
     .option('--load-model <name>', 'explicit mode: model to load at start, repeatable ("*" = all)', collect)
     .option('--repository-poll-secs <secs>', 'poll mode: seconds between rescans (default 15)')
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addOption(new Option('--request-log-level <level>', 'level of the one log line per inference request (default debug)').choices(['info', 'debug', 'off']))
     .addOption(new Option('--log-format <format>', 'json lines or pretty (default: pretty on a terminal)').choices(['json', 'pretty']))
     .option('--http-body-limit <bytes>', 'largest HTTP body or gRPC message accepted (default 67108864)')
     .option('--default-max-batch-size <n>', 'max_batch_size for batchable models without a config (default 4)')
@@ -55,6 +61,9 @@ export function registerServe(program: Command): void {
             httpPort: flags.httpPort,
             allowGrpc: flags.allowGrpc,
             grpcPort: flags.grpcPort,
+            allowMetrics: flags.allowMetrics,
+            metricsPort: flags.metricsPort,
+            requestLogLevel: flags.requestLogLevel,
             modelControlMode: flags.modelControlMode,
             loadModels: flags.loadModel,
             repositoryPollSecs: flags.repositoryPollSecs,

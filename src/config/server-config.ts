@@ -12,6 +12,7 @@ import { mpError } from '../core/index.js';
 export type ModelControlMode = 'none' | 'poll' | 'explicit';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type LogFormat = 'json' | 'pretty';
+export type RequestLogLevel = 'info' | 'debug' | 'off';
 
 export interface ServerConfig {
   modelRepository: string;
@@ -20,6 +21,9 @@ export interface ServerConfig {
   /** Serve the gRPC protocol too (Triton's --allow-grpc). */
   allowGrpc: boolean;
   grpcPort: number;
+  /** Serve Prometheus metrics (Triton's --allow-metrics). */
+  allowMetrics: boolean;
+  metricsPort: number;
   modelControlMode: ModelControlMode;
   /** Explicit mode: models to load at start ("*" = all). */
   loadModels: string[];
@@ -27,6 +31,8 @@ export interface ServerConfig {
   repositoryPollSecs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** Level of the one log line per inference request ("off": none). */
+  requestLogLevel: RequestLogLevel;
   /** Largest accepted HTTP body and gRPC message, bytes (Triton's HTTP default: 64 MiB). */
   httpBodyLimit: number;
   /** max_batch_size given to batchable models that have no configuration. */
@@ -42,11 +48,14 @@ export const DEFAULTS: ServerConfig = {
   httpPort: 8000,
   allowGrpc: true,
   grpcPort: 8001,
+  allowMetrics: true,
+  metricsPort: 8002,
   modelControlMode: 'none',
   loadModels: [],
   repositoryPollSecs: 15,
   logLevel: 'info',
   logFormat: process.stdout.isTTY ? 'pretty' : 'json',
+  requestLogLevel: 'debug',
   httpBodyLimit: 64 * 1024 * 1024,
   defaultMaxBatchSize: 4,
   strictReadiness: true,
@@ -115,6 +124,9 @@ function validate(source: Source): ServerConfig {
   if (s.httpPort !== undefined) config.httpPort = int(s.httpPort, 'httpPort', 0, 65535);
   if (s.allowGrpc !== undefined) config.allowGrpc = bool(s.allowGrpc, 'allowGrpc');
   if (s.grpcPort !== undefined) config.grpcPort = int(s.grpcPort, 'grpcPort', 0, 65535);
+  if (s.allowMetrics !== undefined) config.allowMetrics = bool(s.allowMetrics, 'allowMetrics');
+  if (s.metricsPort !== undefined) config.metricsPort = int(s.metricsPort, 'metricsPort', 0, 65535);
+  if (s.requestLogLevel !== undefined) config.requestLogLevel = oneOf(s.requestLogLevel, 'requestLogLevel', ['info', 'debug', 'off']);
   if (s.modelControlMode !== undefined) config.modelControlMode = oneOf(s.modelControlMode, 'modelControlMode', ['none', 'poll', 'explicit']);
   if (s.loadModels !== undefined) config.loadModels = list(s.loadModels, 'loadModels');
   if (s.repositoryPollSecs !== undefined) config.repositoryPollSecs = num(s.repositoryPollSecs, 'repositoryPollSecs', 0.01);

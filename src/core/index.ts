@@ -4,6 +4,7 @@ export * from './tensor.js';
 export * from './raw-tensor-codec.js';
 export * from './errors.js';
 export * from './inference.js';
+export * from './request-id.js';
 export * from './model-config.js';
 export * from './model-state.js';
 export * from './signature.js';

@@ -55,4 +55,8 @@ export interface RequestContext {
   signal?: AbortSignal;
   /** Cheap alternative to `signal`: polled when a queued request is about to run. */
   isCancelled?: () => boolean;
+  /** The caller's request id (x-request-id), or one generated for it; carried into logs. */
+  requestId?: string;
+  /** W3C trace id from the caller's traceparent. */
+  traceId?: string;
 }

@@ -8,6 +8,7 @@ export interface LogFn {
 }
 
 export interface Logger {
+  trace: LogFn;
   debug: LogFn;
   info: LogFn;
   warn: LogFn;
@@ -17,6 +18,7 @@ export interface Logger {
 
 /** A logger that drops everything, for tests and library use. */
 export const silentLogger: Logger = {
+  trace: () => {},
   debug: () => {},
   info: () => {},
   warn: () => {},

@@ -16,13 +16,17 @@ import {
   type RequestContext,
   type TensorConfig,
 } from '../core/index.js';
+import type { RequestMetricsSink } from '../monitoring/index.js';
 import type { ModelEntry, ModelRepository } from '../repository/index.js';
 import type { ScheduledRequest } from '../scheduler/index.js';
 import { parseVersion, VersionRouter } from '../rollout/index.js';
 import { validateRequest } from './request-validator.js';
-import type { StatisticsRecorder } from './statistics-recorder.js';
+import { FAILURE_REASONS, type FailureReason, type StatisticsRecorder } from './statistics-recorder.js';
 import type {
   DataPlaneApi,
+  FailureCount,
+  QueueDepth,
+  RequestLogEntry,
   LoadModelOptions,
   ModelMetadata,
   ModelVersionStatistics,
@@ -48,6 +52,30 @@ export interface DataPlaneOptions {
   serverVersion: string;
   /** Triton's strict readiness: the server is ready only while every model it should serve is READY. */
   strictReadiness?: boolean;
+  /** Latency histograms and the like, observed per request. */
+  metrics?: RequestMetricsSink;
+  /** Called once per inference request that reached a model version, for request logs. */
+  requestLog?: (entry: RequestLogEntry) => void;
+}
+
+/** The arm a request was served by; one until traffic is split between versions. */
+const STABLE_ARM = 'stable';
+
+/** Triton's failure reasons: refused by the scheduler, cancelled, failed in the runtime, anything else. */
+function failureReason(code: string): FailureReason {
+  switch (code) {
+    case 'MP_ERR_QUEUE_FULL':
+    case 'MP_ERR_REQUEST_TIMEOUT':
+    case 'MP_ERR_SERVER_STOPPING':
+      return 'REJECTED';
+    case 'MP_ERR_REQUEST_CANCELLED':
+      return 'CANCELED';
+    case 'MP_ERR_RUNTIME_CRASHED':
+    case 'MP_ERR_RUNTIME_FAILED':
+      return 'BACKEND';
+    default:
+      return 'OTHER';
+  }
 }
 
 export class DataPlane implements DataPlaneApi {
@@ -56,12 +84,16 @@ export class DataPlane implements DataPlaneApi {
   readonly #router = new VersionRouter();
   readonly #metadata: ServerMetadata;
   readonly #strictReadiness: boolean;
+  readonly #metrics: RequestMetricsSink | undefined;
+  readonly #requestLog: ((entry: RequestLogEntry) => void) | undefined;
   #accepting = false;
 
   constructor(options: DataPlaneOptions) {
     this.#repository = options.repository;
     this.#statistics = options.statistics;
     this.#strictReadiness = options.strictReadiness ?? true;
+    this.#metrics = options.metrics;
+    this.#requestLog = options.requestLog;
     this.#metadata = { name: options.serverName ?? 'modelport', version: options.serverVersion, extensions: EXTENSIONS };
   }
 
@@ -152,6 +184,28 @@ export class DataPlane implements DataPlaneApi {
     return { model_stats: stats };
   }
 
+  failureCounts(): FailureCount[] {
+    const counts: FailureCount[] = [];
+    for (const model of this.#repository.models()) {
+      for (const v of model.versions) {
+        if (v.state !== 'READY') continue;
+        const reasons = this.#statistics.failureReasons(model.name, v.version);
+        for (const reason of FAILURE_REASONS) counts.push({ model: model.name, version: String(v.version), reason, count: reasons[reason] });
+      }
+    }
+    return counts;
+  }
+
+  queueDepths(): QueueDepth[] {
+    const depths: QueueDepth[] = [];
+    for (const model of this.#repository.models()) {
+      for (const v of model.versions) {
+        if (v.state === 'READY' && v.scheduler) depths.push({ model: model.name, version: String(v.version), queued: v.scheduler.stats().queued });
+      }
+    }
+    return depths;
+  }
+
   repositoryIndex(readyOnly: boolean): RepositoryIndexEntry[] {
     const index: RepositoryIndexEntry[] = [];
     for (const model of this.#repository.models()) {
@@ -202,6 +256,7 @@ export class DataPlane implements DataPlaneApi {
       const result = await served.scheduler!.enqueue(scheduled);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
+      this.#observe(context, entry.name, version, 'ok', elapsed, { queueMs: result.timing.queueNs / 1e6, batchSize: result.timing.batchSize });
       const response: InferenceResponse = {
         modelName: entry.name,
         modelVersion: String(version),
@@ -211,9 +266,34 @@ export class DataPlane implements DataPlaneApi {
       if (request.id) response.id = request.id;
       return response;
     } catch (error) {
-      this.#statistics.recordFailure(entry.name, version, Number(process.hrtime.bigint() - started));
-      throw toModelportError(error);
+      const failure = toModelportError(error);
+      const elapsed = Number(process.hrtime.bigint() - started);
+      this.#statistics.recordFailure(entry.name, version, elapsed, failureReason(failure.code));
+      this.#observe(context, entry.name, version, failure.code, elapsed, { error: failure.message });
+      throw failure;
     }
+  }
+
+  /** Metrics and the request log line of one finished request; `outcome` is "ok" or an error code. */
+  #observe(
+    context: RequestContext,
+    model: string,
+    version: number,
+    outcome: string,
+    elapsedNs: number,
+    details: Pick<RequestLogEntry, 'queueMs' | 'batchSize' | 'error'>,
+  ): void {
+    this.#metrics?.observeRequest(model, String(version), STABLE_ARM, context.protocol, outcome, elapsedNs / 1e9);
+    this.#requestLog?.({
+      ...requestIds(context),
+      model,
+      version: String(version),
+      arm: STABLE_ARM,
+      protocol: context.protocol,
+      outcome,
+      latencyMs: elapsedNs / 1e6,
+      ...details,
+    });
   }
 
   #model(name: string): ModelEntry {
@@ -221,6 +301,13 @@ export class DataPlane implements DataPlaneApi {
     if (!entry) throw unknownModelError(name);
     return entry;
   }
+}
+
+function requestIds(context: RequestContext): { requestId?: string; traceId?: string } {
+  const ids: { requestId?: string; traceId?: string } = {};
+  if (context.requestId) ids.requestId = context.requestId;
+  if (context.traceId) ids.traceId = context.traceId;
+  return ids;
 }
 
 function shouldServe(model: ModelEntry): boolean {

@@ -22,8 +22,13 @@ function add(stat: DurationStat, ns: number): void {
   stat.ns += Math.round(ns);
 }
 
+/** Triton's nv_inference_request_failure reasons. */
+export type FailureReason = 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
+export const FAILURE_REASONS: readonly FailureReason[] = ['REJECTED', 'CANCELED', 'BACKEND', 'OTHER'];
+
 export class StatisticsRecorder {
   readonly #versions = new Map<string, ModelVersionStatistics>();
+  readonly #failures = new Map<string, Record<FailureReason, number>>();
   readonly #batches = new Map<string, Map<number, BatchStat>>();
 
   #entry(model: string, version: number): ModelVersionStatistics {
@@ -62,10 +67,22 @@ export class StatisticsRecorder {
     entry.last_inference = Date.now();
   }
 
-  recordFailure(model: string, version: number, requestNs: number): void {
+  recordFailure(model: string, version: number, requestNs: number, reason: FailureReason = 'OTHER'): void {
     const entry = this.#entry(model, version);
     add(entry.inference_stats.fail, requestNs);
     entry.last_inference = Date.now();
+    const key = `${model}\u0000${version}`;
+    let counts = this.#failures.get(key);
+    if (!counts) {
+      counts = { REJECTED: 0, CANCELED: 0, BACKEND: 0, OTHER: 0 };
+      this.#failures.set(key, counts);
+    }
+    counts[reason] += 1;
+  }
+
+  /** Failed requests by reason; every reason present, zero when none failed that way. */
+  failureReasons(model: string, version: number): Record<FailureReason, number> {
+    return { REJECTED: 0, CANCELED: 0, BACKEND: 0, OTHER: 0, ...this.#failures.get(`${model}\u0000${version}`) };
   }
 
   recordExecution(model: string, version: number, record: BatchRecord): void {

@@ -66,6 +66,37 @@ export interface ModelVersionStatistics {
   memory_usage: never[];
 }
 
+/** Failed requests of one READY version for one of Triton's failure reasons. */
+export interface FailureCount {
+  model: string;
+  version: string;
+  reason: 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
+  count: number;
+}
+
+/** Requests waiting in one READY version's queue now. */
+export interface QueueDepth {
+  model: string;
+  version: string;
+  queued: number;
+}
+
+/** One line of the request log: what was asked, of which version, and how it went. */
+export interface RequestLogEntry {
+  requestId?: string;
+  traceId?: string;
+  model: string;
+  version: string;
+  arm: string;
+  protocol: string;
+  /** "ok" or the error code. */
+  outcome: string;
+  latencyMs: number;
+  queueMs?: number;
+  batchSize?: number;
+  error?: string;
+}
+
 export interface LoadModelOptions {
   /** A full model configuration (JSON text) that replaces the one on disk. */
   config?: string;
@@ -90,6 +121,10 @@ export interface DataPlaneApi {
   /** All models (no name), all versions of one model, or one version. */
   modelStatistics(name?: string, version?: string): { model_stats: ModelVersionStatistics[] };
   repositoryIndex(readyOnly: boolean): RepositoryIndexEntry[];
+  /** Failures per READY version and reason (Triton's nv_inference_request_failure). */
+  failureCounts(): FailureCount[];
+  /** Queue depth per READY version (Triton's nv_inference_pending_request_count). */
+  queueDepths(): QueueDepth[];
   loadModel(name: string, options?: LoadModelOptions): Promise<void>;
   unloadModel(name: string): Promise<void>;
   infer(

@@ -1,2 +1,3 @@
-/** Logging (and, later, metrics and drift) shared by every layer. */
+/** Logging and metrics shared by every layer. */
 export { createLogger, type LoggerOptions } from './logger.js';
+export { Metrics, type CollectedType, type MetricSample, type RequestMetricsSink } from './metrics.js';

@@ -16,6 +16,7 @@ function recordingLogger(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
   const logger = {
     warnings,
+    trace: () => {},
     debug: () => {},
     info: () => {},
     warn: (a: unknown, b?: string) => warnings.push(typeof a === 'string' ? a : (b ?? '')),

@@ -33,7 +33,7 @@ def _start(repository: str, *args: str) -> Server:
     command = [
         "node", os.path.join(ROOT, "bin", "modelport.js"), "serve",
         "--model-repository", repository, "--host", "127.0.0.1",
-        "--http-port", "0", "--grpc-port", "0", "--log-format", "json", *args,
+        "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0", "--log-format", "json", *args,
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     logs: list = []

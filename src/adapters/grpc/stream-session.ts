@@ -8,7 +8,7 @@
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
-import { callContext } from './call-context.js';
+import { streamContext } from './call-context.js';
 import { grpcFailure } from './grpc-status.js';
 import { decodeModelInferRequest, encodeModelInferResponse } from './infer-codec.js';
 import { MalformedMessage } from './proto-definitions.js';
@@ -56,7 +56,7 @@ class StreamSession {
     this.#pending += 1;
     let result;
     try {
-      result = this.dataPlane.infer(decodeModelInferRequest(message), callContext(this.call));
+      result = this.dataPlane.infer(decodeModelInferRequest(message), streamContext(this.call, message.id));
     } catch (error) {
       this.#fail(error, message.id);
       return;

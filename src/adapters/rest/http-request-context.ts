@@ -4,18 +4,25 @@
  * about to run (no allocation or listener per request, which matters at tens of thousands of
  * requests per second), and `signal` offers the same as an AbortSignal, built only if read.
  */
-import type { ServerResponse } from 'node:http';
-import type { RequestContext } from '../../core/index.js';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { requestIdentity, type RequestContext } from '../../core/index.js';
 
 export class HttpRequestContext implements RequestContext {
   readonly protocol = 'http' as const;
+  readonly requestId: string;
+  readonly traceId?: string;
   readonly #response: ServerResponse;
   #controller: AbortController | undefined;
   /** Bound once so the scheduler can call it detached from the object. */
   readonly isCancelled: () => boolean;
 
-  constructor(response: ServerResponse) {
+  /** Takes the request id from x-request-id (or makes one) and echoes it on the response. */
+  constructor(response: ServerResponse, headers: IncomingHttpHeaders) {
     this.#response = response;
+    const identity = requestIdentity(headers['x-request-id'] as string | undefined, headers.traceparent as string | undefined);
+    this.requestId = identity.requestId;
+    if (identity.traceId) this.traceId = identity.traceId;
+    response.setHeader('x-request-id', identity.requestId);
     this.isCancelled = () => isGone(response);
   }
 

@@ -28,9 +28,11 @@ export async function handleInfer(
   response: ServerResponse,
   responseCompression: boolean,
 ): Promise<InferAnswer> {
+  // First, so that even a request refused while decoding answers with its x-request-id.
+  const context = new HttpRequestContext(response, headers);
   const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
   const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
-  const result = await dataPlane.infer(decoded.request, new HttpRequestContext(response));
+  const result = await dataPlane.infer(decoded.request, context);
   const encoded = encodeInferResponse(result, decoded);
   let payload = encoded.body;
   let contentEncoding: ResponseCoding | undefined;

@@ -74,6 +74,12 @@ class FakeDataPlane implements DataPlaneApi {
     this.calls.push(['repositoryIndex', readyOnly]);
     return [{ name: 'm', version: '1', state: 'READY' }, { name: 'b', state: 'UNAVAILABLE', reason: 'broken' }];
   }
+  failureCounts() {
+    return [];
+  }
+  queueDepths() {
+    return [];
+  }
   async loadModel(name: string, options?: LoadModelOptions): Promise<void> {
     this.calls.push(['loadModel', name, options]);
   }
@@ -567,6 +573,7 @@ describe('server lifecycle', () => {
   test('unexpected errors are logged; catalogue errors are not', async () => {
     const logged: unknown[] = [];
     const logger: Logger = {
+      trace: () => {},
       debug: () => {},
       info: () => {},
       warn: () => {},

@@ -365,6 +365,7 @@ describe('OnnxRuntime instances', () => {
   it('logs a crash and closes cleanly while the replacement thread is still loading', async () => {
     const logged: string[] = [];
     const logger: Logger = {
+      trace: () => {},
       debug: () => {},
       info: () => {},
       warn: () => {},
