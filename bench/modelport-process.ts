@@ -66,6 +66,8 @@ export interface StartOptions {
   models: string[];
   /** Options for node itself, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** More `modelport serve` flags. */
+  serveArgs?: string[];
   timeoutMs?: number;
 }
 
@@ -89,6 +91,7 @@ export async function startModelport(options: StartOptions): Promise<ModelportPr
     'json',
     '--log-level',
     'warn',
+    ...(options.serveArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -16,7 +16,7 @@ import { measureInProcess } from './in-process-baseline.js';
 import { measureLevel, payloadFor } from './measure-level.js';
 import { examplesRepository, httpExchange, repoRoot, startModelport } from './modelport-process.js';
 import { profileServer } from './profile-server.js';
-import { peerSection } from './peers/peer-report.js';
+import { markedSections } from './readme-sections.js';
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -125,9 +125,9 @@ async function main(): Promise<void> {
   const report = renderReport(run);
   process.stdout.write(`${report}\n`);
   const file = join(repoRoot, 'bench', 'README.md');
-  // The peer benchmark's section is its own; keep it.
-  const peers = existsSync(file) ? peerSection(readFileSync(file, 'utf8')) : '';
-  writeFileSync(file, peers ? `${report}\n\n${peers}\n` : report);
+  // The other benchmarks' sections are theirs; keep them.
+  const kept = existsSync(file) ? markedSections(readFileSync(file, 'utf8')) : [];
+  writeFileSync(file, [report, ...kept].join('\n\n') + (kept.length ? '\n' : ''));
   log(`wrote ${file}`);
   const failed = results.some((r) => [...r.baseline, ...r.modelport].some((row) => row.load.errors > 0)) || run.modelportError !== undefined;
   if (failed) process.exitCode = 1;

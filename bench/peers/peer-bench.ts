@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { ProcessSampler } from '../process-sampler.js';
 import { perfAnalyzer, perfAnalyzerArgs, type PerfResult } from './perf-analyzer.js';
 import { MLSERVER_MAX_BATCH_SIZE, MLSERVER_MAX_BATCH_TIME_S, PEER_MODELS, startFastapi, startMlserver, startModelport, type PeerModel, type RunningPeer } from './peer-servers.js';
-import { renderPeerReport, replacePeerSection, type PeerRow } from './peer-report.js';
+import { replaceSection } from '../readme-sections.js';
+import { renderPeerReport, type PeerRow } from './peer-report.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const peersDir = join(repoRoot, 'bench', 'peers');
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
   });
   process.stdout.write(`${report}\n`);
   const file = join(repoRoot, 'bench', 'README.md');
-  writeFileSync(file, replacePeerSection(existsSync(file) ? readFileSync(file, 'utf8') : '', report));
+  writeFileSync(file, replaceSection(existsSync(file) ? readFileSync(file, 'utf8') : '', 'peers', report));
   log(`wrote ${file}`);
   if (rows.some((r) => r.error !== undefined)) process.exitCode = 1;
 }

@@ -1,13 +1,9 @@
 /**
  * The peer benchmark's markdown: one table of every server, encoding and concurrency level, the
- * Modelport / MLServer ratios the goal is judged on, and how the run was made. The section lives
- * in bench/README.md between two markers, so the serving benchmark and this one can each rewrite
- * their own part of the file.
+ * Modelport / MLServer ratios the goal is judged on, and how the run was made. It is the `peers`
+ * section of bench/README.md (readme-sections.ts).
  */
 import type { PerfResult } from './perf-analyzer.js';
-
-export const PEERS_BEGIN = '<!-- peers:begin -->';
-export const PEERS_END = '<!-- peers:end -->';
 
 export interface PeerRow {
   server: string;
@@ -108,20 +104,4 @@ export function renderPeerReport(run: PeerRun): string {
     `Run time: ${(run.durationSeconds / 60).toFixed(1)} min.`,
   ];
   return lines.join('\n');
-}
-
-/** `document` with its peers section replaced by `section` (appended when it has none). */
-export function replacePeerSection(document: string, section: string): string {
-  const block = `${PEERS_BEGIN}\n${section}\n${PEERS_END}`;
-  const begin = document.indexOf(PEERS_BEGIN);
-  const end = document.indexOf(PEERS_END);
-  if (begin !== -1 && end > begin) return document.slice(0, begin) + block + document.slice(end + PEERS_END.length);
-  return `${document.trimEnd()}\n\n${block}\n`;
-}
-
-/** The peers section of `document`, markers included, or '' (kept when the serving benchmark rewrites the file). */
-export function peerSection(document: string): string {
-  const begin = document.indexOf(PEERS_BEGIN);
-  const end = document.indexOf(PEERS_END);
-  return begin !== -1 && end > begin ? document.slice(begin, end + PEERS_END.length) : '';
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
-import { createLogger, Metrics } from '../monitoring/index.js';
+import { createLogger, Metrics, PayloadLogger, RotatingFileSink, WebhookSink, type PayloadSink } from '../monitoring/index.js';
 import { FolderRepository } from '../repository/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
@@ -41,6 +41,7 @@ export class ModelportServer {
   readonly #rest: RestServer;
   readonly #grpc: GrpcServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
+  readonly #payloadLogger: PayloadLogger | undefined;
   #addresses: RunningAddresses | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -64,6 +65,7 @@ export class ModelportServer {
         if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize);
       },
     });
+    this.#payloadLogger = createPayloadLogger(config, this.logger.child({ component: 'payload-log' }));
     const requestLogger = this.logger.child({ component: 'request' });
     const requestLevel = config.requestLogLevel;
     this.dataPlane = new DataPlane({
@@ -76,9 +78,16 @@ export class ModelportServer {
       ...(requestLevel !== 'off' && logs(config.logLevel, requestLevel)
         ? { requestLog: (entry: object) => requestLogger[requestLevel](entry, 'infer') }
         : {}),
+      ...(this.#payloadLogger ? { payloadLog: this.#payloadLogger } : {}),
     });
     if (metrics) {
       registerTritonMetrics(metrics, this.dataPlane);
+      const payloadLogger = this.#payloadLogger;
+      if (payloadLogger) {
+        metrics.addCollected('modelport_payload_log_events_total', 'Payload log events by sink and outcome (written, dropped when a queue was full, failed when a sink gave up)', 'counter', () =>
+          payloadLogger.counts().flatMap((c) => (['written', 'dropped', 'failed'] as const).map((outcome) => ({ labels: { sink: c.sink, outcome }, value: c[outcome] }))),
+        );
+      }
       this.#metricsServer = createMetricsServer(metrics);
     }
     const httpLogger = this.logger.child({ component: 'http' });
@@ -143,9 +152,28 @@ export class ModelportServer {
     this.dataPlane.setAccepting(false);
     await Promise.all([this.#rest.close(), this.#grpc?.close()]);
     await this.#repository.stop();
+    await this.#payloadLogger?.close();
     await this.#metricsServer?.close();
     this.logger.info('stopped');
   }
+}
+
+function createPayloadLogger(config: ServerConfig, logger: Logger): PayloadLogger | undefined {
+  if (Object.keys(config.payloadLog).length === 0) return undefined;
+  const sinks: PayloadSink[] = [];
+  if (config.payloadLogDir) sinks.push(new RotatingFileSink(config.payloadLogDir));
+  if (config.payloadLogWebhook) sinks.push(new WebhookSink({ url: config.payloadLogWebhook }));
+  let lastWarning = 0;
+  return new PayloadLogger({
+    rates: new Map(Object.entries(config.payloadLog)),
+    sinks,
+    onSinkError: (sink, error) => {
+      // A dead sink fails every batch; say so at most every 10 s.
+      if (Date.now() - lastWarning < 10_000) return;
+      lastWarning = Date.now();
+      logger.warn({ sink, error: error.message }, 'payload log sink failed; events counted as failed');
+    },
+  });
 }
 
 function formatHost(host: string): string {

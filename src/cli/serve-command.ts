@@ -16,6 +16,9 @@ interface ServeFlags {
   allowMetrics?: string;
   metricsPort?: string;
   requestLogLevel?: string;
+  payloadLog?: string[];
+  payloadLogDir?: string;
+  payloadLogWebhook?: string;
   modelControlMode?: string;
   loadModel?: string[];
   repositoryPollSecs?: string;
@@ -44,6 +47,9 @@ export function registerServe(program: Command): void {
     .option('--repository-poll-secs <secs>', 'poll mode: seconds between rescans (default 15)')
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--request-log-level <level>', 'level of the one log line per inference request (default debug)').choices(['info', 'debug', 'off']))
+    .option('--payload-log <model=rate>', 'log inference payloads of MODEL ("*" = all) at this sampling rate, repeatable', collect)
+    .option('--payload-log-dir <dir>', 'write payload logs as rotating JSONL files here')
+    .option('--payload-log-webhook <url>', 'POST payload log batches (CloudEvents) here')
     .addOption(new Option('--log-format <format>', 'json lines or pretty (default: pretty on a terminal)').choices(['json', 'pretty']))
     .option('--http-body-limit <bytes>', 'largest HTTP body or gRPC message accepted (default 67108864)')
     .option('--default-max-batch-size <n>', 'max_batch_size for batchable models without a config (default 4)')
@@ -64,6 +70,9 @@ export function registerServe(program: Command): void {
             allowMetrics: flags.allowMetrics,
             metricsPort: flags.metricsPort,
             requestLogLevel: flags.requestLogLevel,
+            payloadLog: flags.payloadLog,
+            payloadLogDir: flags.payloadLogDir,
+            payloadLogWebhook: flags.payloadLogWebhook,
             modelControlMode: flags.modelControlMode,
             loadModels: flags.loadModel,
             repositoryPollSecs: flags.repositoryPollSecs,

@@ -33,6 +33,12 @@ export interface ServerConfig {
   logFormat: LogFormat;
   /** Level of the one log line per inference request ("off": none). */
   requestLogLevel: RequestLogLevel;
+  /** Payload logging sampling rate per model ("*" = any other model), each in [0, 1]. */
+  payloadLog: Record<string, number>;
+  /** Folder for rotating JSONL payload logs ("" = none). */
+  payloadLogDir: string;
+  /** URL that receives payload log batches ("" = none). */
+  payloadLogWebhook: string;
   /** Largest accepted HTTP body and gRPC message, bytes (Triton's HTTP default: 64 MiB). */
   httpBodyLimit: number;
   /** max_batch_size given to batchable models that have no configuration. */
@@ -56,6 +62,9 @@ export const DEFAULTS: ServerConfig = {
   logLevel: 'info',
   logFormat: process.stdout.isTTY ? 'pretty' : 'json',
   requestLogLevel: 'debug',
+  payloadLog: {},
+  payloadLogDir: '',
+  payloadLogWebhook: '',
   httpBodyLimit: 64 * 1024 * 1024,
   defaultMaxBatchSize: 4,
   strictReadiness: true,
@@ -127,6 +136,12 @@ function validate(source: Source): ServerConfig {
   if (s.allowMetrics !== undefined) config.allowMetrics = bool(s.allowMetrics, 'allowMetrics');
   if (s.metricsPort !== undefined) config.metricsPort = int(s.metricsPort, 'metricsPort', 0, 65535);
   if (s.requestLogLevel !== undefined) config.requestLogLevel = oneOf(s.requestLogLevel, 'requestLogLevel', ['info', 'debug', 'off']);
+  if (s.payloadLog !== undefined) config.payloadLog = rates(s.payloadLog, 'payloadLog');
+  if (s.payloadLogDir !== undefined) config.payloadLogDir = resolve(str(s.payloadLogDir, 'payloadLogDir'));
+  if (s.payloadLogWebhook !== undefined) config.payloadLogWebhook = url(s.payloadLogWebhook, 'payloadLogWebhook');
+  if (Object.keys(config.payloadLog).length > 0 && !config.payloadLogDir && !config.payloadLogWebhook) {
+    throw invalid('payloadLog', s.payloadLog, 'a sink as well: payloadLogDir (--payload-log-dir) or payloadLogWebhook (--payload-log-webhook)');
+  }
   if (s.modelControlMode !== undefined) config.modelControlMode = oneOf(s.modelControlMode, 'modelControlMode', ['none', 'poll', 'explicit']);
   if (s.loadModels !== undefined) config.loadModels = list(s.loadModels, 'loadModels');
   if (s.repositoryPollSecs !== undefined) config.repositoryPollSecs = num(s.repositoryPollSecs, 'repositoryPollSecs', 0.01);
@@ -173,6 +188,36 @@ function bool(value: unknown, key: string): boolean {
 function oneOf<T extends string>(value: unknown, key: string, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw invalid(key, value, `one of ${allowed.join(', ')}`);
   return value as T;
+}
+
+/** "mlp=0.1,*=1" (or a list of such entries, or an object) → { mlp: 0.1, '*': 1 }. */
+function rates(value: unknown, key: string): Record<string, number> {
+  const entries: Array<[string, unknown]> =
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.entries(value)
+      : list(value, key).map((entry) => {
+          const eq = entry.lastIndexOf('=');
+          return eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, '1'];
+        });
+  const result: Record<string, number> = {};
+  for (const [model, rate] of entries) {
+    const n = typeof rate === 'string' ? Number(rate) : rate;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 1) throw invalid(key, value, `MODEL=RATE entries with RATE from 0 to 1 (got ${JSON.stringify(rate)} for '${model}')`);
+    result[model] = n;
+  }
+  return result;
+}
+
+function url(value: unknown, key: string): string {
+  const text = str(value, key);
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw invalid(key, value, 'an http:// or https:// URL');
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalid(key, value, 'an http:// or https:// URL');
+  return text;
 }
 
 function list(value: unknown, key: string): string[] {

@@ -14,9 +14,10 @@ import {
   type InferenceResponse,
   type ModelConfig,
   type RequestContext,
+  type Tensor,
   type TensorConfig,
 } from '../core/index.js';
-import type { RequestMetricsSink } from '../monitoring/index.js';
+import type { PayloadEvent, RequestMetricsSink } from '../monitoring/index.js';
 import type { ModelEntry, ModelRepository } from '../repository/index.js';
 import type { ScheduledRequest } from '../scheduler/index.js';
 import { parseVersion, VersionRouter } from '../rollout/index.js';
@@ -56,6 +57,8 @@ export interface DataPlaneOptions {
   metrics?: RequestMetricsSink;
   /** Called once per inference request that reached a model version, for request logs. */
   requestLog?: (entry: RequestLogEntry) => void;
+  /** Sampled payload logging; `offer` must return at once. */
+  payloadLog?: { sample(model: string): boolean; offer(event: PayloadEvent): void };
 }
 
 /** The arm a request was served by; one until traffic is split between versions. */
@@ -86,6 +89,7 @@ export class DataPlane implements DataPlaneApi {
   readonly #strictReadiness: boolean;
   readonly #metrics: RequestMetricsSink | undefined;
   readonly #requestLog: ((entry: RequestLogEntry) => void) | undefined;
+  readonly #payloadLog: DataPlaneOptions['payloadLog'];
   #accepting = false;
 
   constructor(options: DataPlaneOptions) {
@@ -94,6 +98,7 @@ export class DataPlane implements DataPlaneApi {
     this.#strictReadiness = options.strictReadiness ?? true;
     this.#metrics = options.metrics;
     this.#requestLog = options.requestLog;
+    this.#payloadLog = options.payloadLog;
     this.#metadata = { name: options.serverName ?? 'modelport', version: options.serverVersion, extensions: EXTENSIONS };
   }
 
@@ -235,6 +240,8 @@ export class DataPlane implements DataPlaneApi {
     const entry = this.#model(request.modelName);
     const served = this.#router.serving(entry, parseVersion(request.modelName, request.modelVersion));
     const { version } = served;
+    // Copied now, when sampled: inputs may be handed to a worker thread (their memory moves).
+    const loggedInputs = this.#payloadLog?.sample(entry.name) ? request.inputs.map(copyTensor) : undefined;
     try {
       const validated = validateRequest(request, served.config);
       const parameters = request.parameters;
@@ -256,7 +263,15 @@ export class DataPlane implements DataPlaneApi {
       const result = await served.scheduler!.enqueue(scheduled);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
-      this.#observe(context, entry.name, version, 'ok', elapsed, { queueMs: result.timing.queueNs / 1e6, batchSize: result.timing.batchSize });
+      this.#observe(
+        context,
+        entry.name,
+        version,
+        'ok',
+        elapsed,
+        { queueMs: result.timing.queueNs / 1e6, batchSize: result.timing.batchSize },
+        loggedInputs && { inputs: loggedInputs, outputs: result.outputs },
+      );
       const response: InferenceResponse = {
         modelName: entry.name,
         modelVersion: String(version),
@@ -269,12 +284,15 @@ export class DataPlane implements DataPlaneApi {
       const failure = toModelportError(error);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordFailure(entry.name, version, elapsed, failureReason(failure.code));
-      this.#observe(context, entry.name, version, failure.code, elapsed, { error: failure.message });
+      this.#observe(context, entry.name, version, failure.code, elapsed, { error: failure.message }, loggedInputs && { inputs: loggedInputs });
       throw failure;
     }
   }
 
-  /** Metrics and the request log line of one finished request; `outcome` is "ok" or an error code. */
+  /**
+   * Metrics, the request log line and (when sampled) the payload record of one finished request;
+   * `outcome` is "ok" or an error code.
+   */
   #observe(
     context: RequestContext,
     model: string,
@@ -282,9 +300,11 @@ export class DataPlane implements DataPlaneApi {
     outcome: string,
     elapsedNs: number,
     details: Pick<RequestLogEntry, 'queueMs' | 'batchSize' | 'error'>,
+    payload?: Pick<PayloadEvent, 'inputs' | 'outputs'>,
   ): void {
     this.#metrics?.observeRequest(model, String(version), STABLE_ARM, context.protocol, outcome, elapsedNs / 1e9);
-    this.#requestLog?.({
+    if (this.#requestLog === undefined && payload === undefined) return;
+    const entry: RequestLogEntry = {
       ...requestIds(context),
       model,
       version: String(version),
@@ -293,7 +313,9 @@ export class DataPlane implements DataPlaneApi {
       outcome,
       latencyMs: elapsedNs / 1e6,
       ...details,
-    });
+    };
+    this.#requestLog?.(entry);
+    if (payload) this.#payloadLog!.offer({ time: new Date(), ...entry, ...payload });
   }
 
   #model(name: string): ModelEntry {
@@ -301,6 +323,11 @@ export class DataPlane implements DataPlaneApi {
     if (!entry) throw unknownModelError(name);
     return entry;
   }
+}
+
+function copyTensor(tensor: Tensor): Tensor {
+  const data = tensor.data;
+  return { ...tensor, data: Array.isArray(data) ? [...data] : data.slice() };
 }
 
 function requestIds(context: RequestContext): { requestId?: string; traceId?: string } {

@@ -3,6 +3,7 @@
  * extensions) closely, so adapters can pass most of them through with little translation.
  */
 import type { Datatype, ModelState } from '../core/index.js';
+import type { RequestRecord } from '../monitoring/index.js';
 
 export interface ServerMetadata {
   name: string;
@@ -82,20 +83,7 @@ export interface QueueDepth {
 }
 
 /** One line of the request log: what was asked, of which version, and how it went. */
-export interface RequestLogEntry {
-  requestId?: string;
-  traceId?: string;
-  model: string;
-  version: string;
-  arm: string;
-  protocol: string;
-  /** "ok" or the error code. */
-  outcome: string;
-  latencyMs: number;
-  queueMs?: number;
-  batchSize?: number;
-  error?: string;
-}
+export type RequestLogEntry = RequestRecord;
 
 export interface LoadModelOptions {
   /** A full model configuration (JSON text) that replaces the one on disk. */

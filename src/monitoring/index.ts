@@ -1,3 +1,14 @@
 /** Logging and metrics shared by every layer. */
 export { createLogger, type LoggerOptions } from './logger.js';
 export { Metrics, type CollectedType, type MetricSample, type RequestMetricsSink } from './metrics.js';
+export {
+  PayloadLogger,
+  RotatingFileSink,
+  WebhookSink,
+  type CloudEvent,
+  type PayloadEvent,
+  type PayloadLoggerOptions,
+  type PayloadSink,
+  type RequestRecord,
+  type SinkCounts,
+} from './payload-log/index.js';
