@@ -62,7 +62,7 @@ export class ModelportServer {
       logger: this.logger.child({ component: 'repository' }),
       onExecution: (model, version, record) => {
         statistics.recordExecution(model, version, record);
-        if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize);
+        if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize, record.computeInferNs / 1e9);
       },
     });
     this.#payloadLogger = createPayloadLogger(config, this.logger.child({ component: 'payload-log' }));

@@ -205,7 +205,15 @@ export class DataPlane implements DataPlaneApi {
     const depths: QueueDepth[] = [];
     for (const model of this.#repository.models()) {
       for (const v of model.versions) {
-        if (v.state === 'READY' && v.scheduler) depths.push({ model: model.name, version: String(v.version), queued: v.scheduler.stats().queued });
+        if (v.state === 'READY' && v.scheduler) {
+          depths.push({
+            model: model.name,
+            version: String(v.version),
+            queued: v.scheduler.stats().queued,
+            instances: instanceCount(v.config),
+            loadSeconds: v.loadSeconds ?? 0,
+          });
+        }
       }
     }
     return depths;
@@ -323,6 +331,10 @@ export class DataPlane implements DataPlaneApi {
     if (!entry) throw unknownModelError(name);
     return entry;
   }
+}
+
+function instanceCount(config: ModelConfig): number {
+  return (config.instance_group ?? []).reduce((sum, group) => sum + (group.count ?? 1), 0) || 1;
 }
 
 function copyTensor(tensor: Tensor): Tensor {

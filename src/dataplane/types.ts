@@ -75,11 +75,13 @@ export interface FailureCount {
   count: number;
 }
 
-/** Requests waiting in one READY version's queue now. */
+/** One READY version's queue now, its instance count and how long it took to load. */
 export interface QueueDepth {
   model: string;
   version: string;
   queued: number;
+  instances: number;
+  loadSeconds: number;
 }
 
 /** One line of the request log: what was asked, of which version, and how it went. */
@@ -111,7 +113,7 @@ export interface DataPlaneApi {
   repositoryIndex(readyOnly: boolean): RepositoryIndexEntry[];
   /** Failures per READY version and reason (Triton's nv_inference_request_failure). */
   failureCounts(): FailureCount[];
-  /** Queue depth per READY version (Triton's nv_inference_pending_request_count). */
+  /** Per READY version: queue depth (Triton's nv_inference_pending_request_count), instances, load time. */
   queueDepths(): QueueDepth[];
   loadModel(name: string, options?: LoadModelOptions): Promise<void>;
   unloadModel(name: string): Promise<void>;

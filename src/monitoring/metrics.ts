@@ -23,7 +23,8 @@ export interface MetricSample {
 export interface RequestMetricsSink {
   /** `outcome` is "ok" or the error code of a failed request. */
   observeRequest(model: string, version: string, arm: string, protocol: string, outcome: string, seconds: number): void;
-  observeBatch(model: string, version: string, size: number): void;
+  /** One model execution: its batch size and how long the instance was busy with it. */
+  observeBatch(model: string, version: string, size: number, busySeconds: number): void;
 }
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -91,6 +92,8 @@ export class Metrics implements RequestMetricsSink {
     LATENCY_BUCKETS_S,
   );
   readonly #batch = new FastHistogram('modelport_batch_size', 'Items per model execution (dynamic batching)', BATCH_BUCKETS);
+  /** Busy seconds per version; rate() over instances is the worker busy ratio. */
+  readonly #busy = new Map<string, { labels: Record<string, string>; value: number }>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     for (const histogram of [this.#latency, this.#batch]) {
@@ -102,6 +105,12 @@ export class Metrics implements RequestMetricsSink {
         reset: () => {},
       } as unknown as Parameters<Registry['registerMetric']>[0]);
     }
+    this.addCollected(
+      'modelport_instance_busy_seconds_total',
+      'Seconds instances spent executing batches; divided by modelport_instances, its rate is the busy ratio',
+      'counter',
+      () => [...this.#busy.values()],
+    );
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -109,8 +118,15 @@ export class Metrics implements RequestMetricsSink {
     this.#latency.observe(`${model}\u0000${version}\u0000${arm}\u0000${protocol}\u0000${outcome}`, () => ({ model, version, arm, protocol, outcome }), seconds);
   }
 
-  observeBatch(model: string, version: string, size: number): void {
-    this.#batch.observe(`${model}\u0000${version}`, () => ({ model, version }), size);
+  observeBatch(model: string, version: string, size: number, busySeconds: number): void {
+    const key = `${model}\u0000${version}`;
+    this.#batch.observe(key, () => ({ model, version }), size);
+    let busy = this.#busy.get(key);
+    if (busy === undefined) {
+      busy = { labels: { model, version }, value: 0 };
+      this.#busy.set(key, busy);
+    }
+    busy.value += busySeconds;
   }
 
   /** A metric whose samples `read` returns at each scrape. */

@@ -419,6 +419,7 @@ export class FolderRepository implements ModelRepository {
   /** LOADING → inspect → complete and check the configuration → instances → batcher → READY. */
   async #loadVersion(entry: ModelVersionEntry, base: PartialModelConfig & { name: string }, modelDir: string, fingerprint: string): Promise<LoadedVersion> {
     const { name, version } = entry;
+    const started = performance.now();
     const fileName = base.default_model_filename!;
     const modelPath = join(modelDir, String(version), fileName);
     const file = await stat(modelPath).catch(() => undefined);
@@ -462,6 +463,7 @@ export class FolderRepository implements ModelRepository {
     entry.scheduler = scheduler;
     entry.state = 'READY';
     entry.reason = '';
+    entry.loadSeconds = (performance.now() - started) / 1000;
     return { entry, instances, scheduler, fingerprint };
   }
 

@@ -41,6 +41,8 @@ export interface ModelVersionEntry {
   signature?: ModelSignature;
   /** Present exactly while state is READY. */
   scheduler?: Scheduler;
+  /** How long the last load took: file check, signature, sessions, scheduler. */
+  loadSeconds?: number;
 }
 
 export interface ModelEntry {

@@ -126,4 +126,7 @@ test('Prometheus scrapes Triton\'s counters and Modelport\'s histograms, equal t
   assert.ok(executions !== undefined && executions >= 1 && executions <= 41, `exec count ${executions}`);
   assert.ok(((await query('nv_inference_request_duration_us{model="mlp"}')) ?? 0) > 0);
   assert.ok(((await query('process_resident_memory_bytes')) ?? 0) > 0);
+  await eventually('modelport_instances{model="mlp",version="1"}', 1);
+  assert.ok(((await query('nv_model_load_duration_secs{model="mlp"}')) ?? 0) > 0);
+  assert.ok(((await query('modelport_instance_busy_seconds_total{model="mlp"}')) ?? 0) > 0);
 });

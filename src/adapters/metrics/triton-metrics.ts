@@ -66,6 +66,12 @@ export function registerTritonMetrics(metrics: Metrics, dataPlane: DataPlaneApi)
     'gauge',
     () => dataPlane.queueDepths().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.queued })),
   );
+  metrics.addCollected('nv_model_load_duration_secs', 'Model load time in seconds', 'gauge', () =>
+    dataPlane.queueDepths().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.loadSeconds })),
+  );
+  metrics.addCollected('modelport_instances', 'Instances (worker threads with a session each) serving the version', 'gauge', () =>
+    dataPlane.queueDepths().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.instances })),
+  );
   metrics.addCollected('modelport_model_state', 'Model version lifecycle state: 1 for the state the version is in', 'gauge', () =>
     dataPlane
       .repositoryIndex(false)
