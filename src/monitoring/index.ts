@@ -12,3 +12,12 @@ export {
   type RequestRecord,
   type SinkCounts,
 } from './payload-log/index.js';
+export {
+  buildProfile,
+  DEFAULT_THRESHOLDS,
+  detectDrift,
+  type DriftReport,
+  type DriftThresholds,
+  type FeatureDrift,
+  type ReferenceProfile,
+} from './drift/index.js';
