@@ -1,10 +1,12 @@
 /**
  * The `modelport` command. Subcommands: serve (run the server), models (list a server's models),
- * infer (send one request for a quick check). Exit codes: 0 success, 1 the operation failed
+ * infer (send one request for a quick check), profile and drift (reference profiles and drift
+ * reports from JSONL files such as payload logs). Exit codes: 0 success, 1 the operation failed
  * (server error, unreachable server, start-up failure), 2 the command line itself was wrong.
  */
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../app/index.js';
+import { registerDrift } from './drift-command.js';
 import { registerInfer } from './infer-command.js';
 import { registerModels } from './models-command.js';
 import { registerServe } from './serve-command.js';
@@ -19,6 +21,7 @@ const program = new Command('modelport')
 registerServe(program);
 registerModels(program);
 registerInfer(program);
+registerDrift(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ export {
   type PayloadSink,
   type RequestRecord,
   type SinkCounts,
+  toCloudEvent,
 } from './payload-log/index.js';
 export {
   buildProfile,

@@ -3,28 +3,17 @@
  * and exit codes (0 success, 1 failed operation, 2 wrong command line).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { prepareExamples } from '../../scripts/prepare-examples.js';
-import { examplesDir, repoRoot, startServer, type ServerProcess } from '../fixtures/server-process.js';
+import { modelport } from '../fixtures/cli-runner.js';
+import { examplesDir, startServer, type ServerProcess } from '../fixtures/server-process.js';
 
-const run = promisify(execFile);
 let server: ServerProcess;
 let dir: string;
 
-async function modelport(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot, 'bin', 'modelport.js'), ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 function npyFloat32(shape: number[], values: Float32Array): Buffer {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
