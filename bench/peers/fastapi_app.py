@@ -13,7 +13,19 @@ MODELS = os.environ.get("MODELS", "mlp").split(",")
 MAX_BATCH_SIZE = 64
 DATATYPES = {"tensor(float)": ("FP32", np.float32), "tensor(int64)": ("INT64", np.int64)}
 
-sessions = {name: ort.InferenceSession(os.path.join(REPOSITORY, name, "1", "model.onnx"), providers=["CPUExecutionProvider"]) for name in MODELS}
+
+
+def session_options() -> ort.SessionOptions:
+    # onnxruntime's defaults unless the benchmark passes the thread settings it chose for this app.
+    options = ort.SessionOptions()
+    if os.environ.get("ORT_INTRA_OP_THREADS"):
+        options.intra_op_num_threads = int(os.environ["ORT_INTRA_OP_THREADS"])
+    if os.environ.get("ORT_ALLOW_SPINNING"):
+        options.add_session_config_entry("session.intra_op.allow_spinning", os.environ["ORT_ALLOW_SPINNING"])
+    return options
+
+
+sessions = {name: ort.InferenceSession(os.path.join(REPOSITORY, name, "1", "model.onnx"), session_options(), providers=["CPUExecutionProvider"]) for name in MODELS}
 app = FastAPI()
 
 

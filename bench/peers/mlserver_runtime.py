@@ -13,11 +13,21 @@ from mlserver.utils import get_model_uri
 TRITON_TYPES = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64"}
 
 
+def session_options(extra: dict) -> ort.SessionOptions:
+    """onnxruntime's defaults unless model-settings.json's parameters.extra says otherwise: the
+    benchmark passes the thread settings it measured as this server's best on the machine."""
+    options = ort.SessionOptions()
+    if "intra_op_num_threads" in extra:
+        options.intra_op_num_threads = int(extra["intra_op_num_threads"])
+    if "allow_spinning" in extra:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if extra["allow_spinning"] else "0")
+    return options
+
+
 class OnnxModel(MLModel):
     async def load(self) -> bool:
         uri = await get_model_uri(self._settings)
-        # onnxruntime's defaults (all cores, spinning threads), as a user of the runtime gets them.
-        self._session = ort.InferenceSession(uri, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(uri, session_options(self._settings.parameters.extra or {}), providers=["CPUExecutionProvider"])
         self._outputs = [o.name for o in self._session.get_outputs()]
         return True
 

@@ -52,6 +52,37 @@ export const PEER_MODELS: Record<string, PeerModel> = {
 export const MLSERVER_MAX_BATCH_SIZE = 64;
 export const MLSERVER_MAX_BATCH_TIME_S = 0.002;
 
+/**
+ * How the Python peers run onnxruntime and MLServer's worker pool. Unset fields keep the
+ * library's default (onnxruntime: one intra-op thread per core, spinning; MLServer: one worker).
+ */
+export interface PeerTuning {
+  mlserverWorkers?: number;
+  ortThreads?: number;
+  ortSpinning?: boolean;
+}
+
+/** MLServer's worker pool as the report states it. */
+export function describeWorkers(tuning: PeerTuning): string {
+  return tuning.mlserverWorkers === undefined
+    ? 'parallel_workers 1 (its default)'
+    : `parallel_workers ${tuning.mlserverWorkers}${tuning.mlserverWorkers === 0 ? ' (inference in the server process)' : ''}`;
+}
+
+/** The Python peers' onnxruntime session settings as the report states them. */
+export function describeOrt(tuning: PeerTuning): string {
+  const threads = tuning.ortThreads === undefined ? 'default intra-op threads (one per core)' : `${tuning.ortThreads} intra-op thread${tuning.ortThreads === 1 ? '' : 's'}`;
+  const spinning = tuning.ortSpinning === undefined ? '' : tuning.ortSpinning ? ', spinning on' : ', spinning off';
+  return threads + spinning;
+}
+
+function ortExtra(tuning: PeerTuning): Record<string, number | boolean> {
+  return {
+    ...(tuning.ortThreads !== undefined ? { intra_op_num_threads: tuning.ortThreads } : {}),
+    ...(tuning.ortSpinning !== undefined ? { allow_spinning: tuning.ortSpinning } : {}),
+  };
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -116,12 +147,20 @@ export async function startModelport(repoRoot: string, repository: string): Prom
   return { name: 'Modelport', pid: child.pid!, http: `127.0.0.1:${http}`, grpc: `127.0.0.1:${grpc}`, stop: stopper(child) };
 }
 
-export async function startMlserver(peersDir: string, venv: string, repository: string, models: PeerModel[]): Promise<RunningPeer> {
+export async function startMlserver(peersDir: string, venv: string, repository: string, models: PeerModel[], tuning: PeerTuning): Promise<RunningPeer> {
   const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'modelport-peer-mlserver-'));
   writeFileSync(
     join(dir, 'settings.json'),
-    JSON.stringify({ debug: false, host: '127.0.0.1', http_port: http, grpc_port: grpc, metrics_port: metrics, parallel_workers: 1, load_models_at_startup: true }),
+    JSON.stringify({
+      debug: false,
+      host: '127.0.0.1',
+      http_port: http,
+      grpc_port: grpc,
+      metrics_port: metrics,
+      ...(tuning.mlserverWorkers !== undefined ? { parallel_workers: tuning.mlserverWorkers } : {}),
+      load_models_at_startup: true,
+    }),
   );
   for (const model of models) {
     mkdirSync(join(dir, model.name));
@@ -134,7 +173,7 @@ export async function startMlserver(peersDir: string, venv: string, repository: 
         max_batch_time: MLSERVER_MAX_BATCH_TIME_S,
         inputs: model.inputs,
         outputs: model.outputs,
-        parameters: { uri: join(repository, model.name, '1', 'model.onnx') },
+        parameters: { uri: join(repository, model.name, '1', 'model.onnx'), extra: ortExtra(tuning) },
       }),
     );
   }
@@ -153,11 +192,17 @@ export async function startMlserver(peersDir: string, venv: string, repository: 
   return { name: 'MLServer', pid: child.pid!, http: `127.0.0.1:${http}`, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
-export async function startFastapi(peersDir: string, venv: string, repository: string, models: PeerModel[]): Promise<RunningPeer> {
+export async function startFastapi(peersDir: string, venv: string, repository: string, models: PeerModel[], tuning: PeerTuning): Promise<RunningPeer> {
   const http = await freePort();
   const child = spawn(join(venv, 'bin', 'uvicorn'), ['fastapi_app:app', '--host', '127.0.0.1', '--port', String(http), '--workers', '1', '--log-level', 'warning', '--no-access-log'], {
     cwd: peersDir,
-    env: { ...process.env, MODEL_REPOSITORY: repository, MODELS: models.map((m) => m.name).join(',') },
+    env: {
+      ...process.env,
+      MODEL_REPOSITORY: repository,
+      MODELS: models.map((m) => m.name).join(','),
+      ORT_INTRA_OP_THREADS: tuning.ortThreads !== undefined ? String(tuning.ortThreads) : '',
+      ORT_ALLOW_SPINNING: tuning.ortSpinning !== undefined ? (tuning.ortSpinning ? '1' : '0') : '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const tail = logTail(child);

@@ -4,6 +4,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-bash test/conformance/setup-venv.sh
 bash bench/peers/setup-venv.sh
 exec node dist/bench/peers/peer-bench.js "$@"
