@@ -18,7 +18,7 @@ import {
   type TensorConfig,
 } from '../core/index.js';
 import type { PayloadEvent, RequestMetricsSink } from '../monitoring/index.js';
-import type { ModelEntry, ModelRepository } from '../repository/index.js';
+import { instanceCount, type ModelEntry, type ModelRepository } from '../repository/index.js';
 import type { ScheduledRequest } from '../scheduler/index.js';
 import { parseVersion, VersionRouter } from '../rollout/index.js';
 import { validateRequest } from './request-validator.js';
@@ -26,7 +26,7 @@ import { FAILURE_REASONS, type FailureReason, type StatisticsRecorder } from './
 import type {
   DataPlaneApi,
   FailureCount,
-  QueueDepth,
+  ServingVersion,
   RequestLogEntry,
   LoadModelOptions,
   ModelMetadata,
@@ -201,8 +201,8 @@ export class DataPlane implements DataPlaneApi {
     return counts;
   }
 
-  queueDepths(): QueueDepth[] {
-    const depths: QueueDepth[] = [];
+  servingVersions(): ServingVersion[] {
+    const depths: ServingVersion[] = [];
     for (const model of this.#repository.models()) {
       for (const v of model.versions) {
         if (v.state === 'READY' && v.scheduler) {
@@ -331,10 +331,6 @@ export class DataPlane implements DataPlaneApi {
     if (!entry) throw unknownModelError(name);
     return entry;
   }
-}
-
-function instanceCount(config: ModelConfig): number {
-  return (config.instance_group ?? []).reduce((sum, group) => sum + (group.count ?? 1), 0) || 1;
 }
 
 function copyTensor(tensor: Tensor): Tensor {

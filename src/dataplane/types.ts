@@ -75,8 +75,8 @@ export interface FailureCount {
   count: number;
 }
 
-/** One READY version's queue now, its instance count and how long it took to load. */
-export interface QueueDepth {
+/** One READY version as the metrics see it: queue depth now, instance count, last load time. */
+export interface ServingVersion {
   model: string;
   version: string;
   queued: number;
@@ -114,7 +114,7 @@ export interface DataPlaneApi {
   /** Failures per READY version and reason (Triton's nv_inference_request_failure). */
   failureCounts(): FailureCount[];
   /** Per READY version: queue depth (Triton's nv_inference_pending_request_count), instances, load time. */
-  queueDepths(): QueueDepth[];
+  servingVersions(): ServingVersion[];
   loadModel(name: string, options?: LoadModelOptions): Promise<void>;
   unloadModel(name: string): Promise<void>;
   infer(

@@ -41,7 +41,18 @@ test('gRPC calls and an open stream in flight at SIGTERM are answered; the strea
   const client = inferenceClient(server.grpcAddress);
   const input = rawBytes(randomFloats(8 * 3 * 48 * 192, 2));
   const request = { model_name: 'text_direction', inputs: [{ name: 'x', datatype: 'FP32', shape: [8, 3, 48, 192] }], raw_input_contents: [input] };
-  const unary = Array.from({ length: 16 }, () => client.unary<{ raw_output_contents: Buffer[] }>('ModelInfer', request));
+  // The server sends a unary call's initial metadata (its x-request-id) as soon as the handler
+  // starts, so its arrival proves the call is in flight on the server, not still on the wire.
+  const arrived: Array<Promise<void>> = [];
+  const unary = Array.from({ length: 16 }, () =>
+    new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) => {
+      const call = (client.raw as unknown as Record<string, (r: object, cb: (e: Error | null, v: unknown) => void) => { once(e: 'metadata', cb: () => void): void }>).ModelInfer!(
+        request,
+        (error, value) => (error ? reject(error) : resolve(value as { raw_output_contents: Buffer[] })),
+      );
+      arrived.push(new Promise((ok) => call.once('metadata', () => ok())));
+    }),
+  );
   const stream = (client.raw as unknown as { ModelStreamInfer(): ClientDuplexStream<object, { error_message: string }> }).ModelStreamInfer();
   const streamed: Array<{ error_message: string }> = [];
   stream.on('data', (answer: { error_message: string }) => streamed.push(answer));
@@ -50,7 +61,8 @@ test('gRPC calls and an open stream in flight at SIGTERM are answered; the strea
     stream.on('error', reject);
   });
   for (let i = 0; i < 8; i++) stream.write({ ...request, id: `s${i}` });
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  // Signal once every unary call has reached a handler and the stream has answered once.
+  await Promise.all([...arrived, new Promise((resolve) => stream.once('data', resolve))]);
   const exit = server.stop('SIGTERM');
   const results = await Promise.allSettled(unary);
   assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value.raw_output_contents.length : String(r.reason))), new Array(16).fill(1));

@@ -64,13 +64,13 @@ export function registerTritonMetrics(metrics: Metrics, dataPlane: DataPlaneApi)
     'nv_inference_pending_request_count',
     'Instantaneous number of pending requests awaiting execution per-model.',
     'gauge',
-    () => dataPlane.queueDepths().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.queued })),
+    () => dataPlane.servingVersions().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.queued })),
   );
   metrics.addCollected('nv_model_load_duration_secs', 'Model load time in seconds', 'gauge', () =>
-    dataPlane.queueDepths().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.loadSeconds })),
+    dataPlane.servingVersions().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.loadSeconds })),
   );
   metrics.addCollected('modelport_instances', 'Instances (worker threads with a session each) serving the version', 'gauge', () =>
-    dataPlane.queueDepths().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.instances })),
+    dataPlane.servingVersions().map((q) => ({ labels: { model: q.model, version: q.version }, value: q.instances })),
   );
   metrics.addCollected('modelport_model_state', 'Model version lifecycle state: 1 for the state the version is in', 'gauge', () =>
     dataPlane

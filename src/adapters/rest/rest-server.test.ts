@@ -77,7 +77,7 @@ class FakeDataPlane implements DataPlaneApi {
   failureCounts() {
     return [];
   }
-  queueDepths() {
+  servingVersions() {
     return [];
   }
   async loadModel(name: string, options?: LoadModelOptions): Promise<void> {
