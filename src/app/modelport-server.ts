@@ -9,7 +9,8 @@ import type { ServerConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
 import { createLogger, Metrics, PayloadLogger, RotatingFileSink, WebhookSink, type PayloadSink } from '../monitoring/index.js';
-import { FolderRepository } from '../repository/index.js';
+import { ArtifactPublisher, FolderRepository, openRegistryStore } from '../repository/index.js';
+import { ReleaseManager, type ReleaseEvent } from '../rollout/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
 import { createMetricsServer, registerTritonMetrics, type MetricsServer } from '../adapters/metrics/index.js';
@@ -42,6 +43,7 @@ export class ModelportServer {
   readonly #grpc: GrpcServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
   readonly #payloadLogger: PayloadLogger | undefined;
+  readonly #releases: ReleaseManager | undefined;
   #addresses: RunningAddresses | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -51,6 +53,7 @@ export class ModelportServer {
     const statistics = new StatisticsRecorder();
     const metrics = config.allowMetrics ? new Metrics() : undefined;
     const runtime = new OnnxRuntime({ logger: this.logger.child({ component: 'runtime' }) });
+    let releases: ReleaseManager | undefined;
     this.#repository = new FolderRepository({
       root: config.modelRepository,
       runtime,
@@ -64,7 +67,22 @@ export class ModelportServer {
         statistics.recordExecution(model, version, record);
         if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize, record.computeInferNs / 1e9);
       },
+      pinnedVersions: (model) => releases?.pinnedVersions(model) ?? [],
     });
+    if (config.registry !== 'off') {
+      const releaseLogger = this.logger.child({ component: 'releases' });
+      const registry = config.registry;
+      releases = new ReleaseManager({
+        store: () => openRegistryStore(registry, { logger: releaseLogger }),
+        repository: this.#repository,
+        publisher: new ArtifactPublisher({ root: config.modelRepository, runtime, maxBytes: config.maxUploadBytes }),
+        logger: releaseLogger,
+        syncIntervalMs: config.registrySyncMs,
+        warmWindowMs: config.warmWindowSecs * 1000,
+        ...(config.rolloutWebhook ? { onEvent: eventPoster(config.rolloutWebhook, releaseLogger) } : {}),
+      });
+      this.#releases = releases;
+    }
     this.#payloadLogger = createPayloadLogger(config, this.logger.child({ component: 'payload-log' }));
     const requestLogger = this.logger.child({ component: 'request' });
     const requestLevel = config.requestLogLevel;
@@ -79,6 +97,7 @@ export class ModelportServer {
         ? { requestLog: (entry: object) => requestLogger[requestLevel](entry, 'infer') }
         : {}),
       ...(this.#payloadLogger ? { payloadLog: this.#payloadLogger } : {}),
+      ...(releases ? { releases } : {}),
     });
     if (metrics) {
       registerTritonMetrics(metrics, this.dataPlane);
@@ -95,6 +114,7 @@ export class ModelportServer {
       dataPlane: this.dataPlane,
       logger: httpLogger,
       bodyLimit: config.httpBodyLimit,
+      ...(releases ? { management: releases } : {}),
       // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
       // inference requests have their own line, at --request-log-level.
       ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
@@ -114,8 +134,13 @@ export class ModelportServer {
 
   async start(): Promise<RunningAddresses> {
     const { config, logger } = this;
+    if (this.#releases) {
+      logger.info({ registry: redactUrl(config.registry) }, 'opening the registry');
+      await this.#releases.open();
+    }
     logger.info({ repository: config.modelRepository, mode: config.modelControlMode }, 'loading models');
     await this.#repository.start();
+    await this.#releases?.start();
     for (const model of this.#repository.models()) {
       if (model.versions.length === 0) {
         logger.warn({ model: model.name, state: model.state, reason: model.reason }, 'model not served');
@@ -151,6 +176,7 @@ export class ModelportServer {
     this.logger.info('stopping: finishing requests in flight');
     this.dataPlane.setAccepting(false);
     await Promise.all([this.#rest.close(), this.#grpc?.close()]);
+    await this.#releases?.close();
     await this.#repository.stop();
     await this.#payloadLogger?.close();
     await this.#metricsServer?.close();
@@ -174,6 +200,30 @@ function createPayloadLogger(config: ServerConfig, logger: Logger): PayloadLogge
       logger.warn({ sink, error: error.message }, 'payload log sink failed; events counted as failed');
     },
   });
+}
+
+/** Posts release events as JSON; a receiver that is down gets two more tries, then a warning. */
+function eventPoster(url: string, logger: Logger): (event: ReleaseEvent) => void {
+  return (event) => {
+    const body = JSON.stringify(event);
+    void (async () => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) });
+          if (response.ok) return;
+        } catch {
+          // retried below
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
+      }
+      logger.warn({ url, event: event.type }, 'rollout webhook did not accept the event');
+    })();
+  };
+}
+
+/** A registry URL without its password, for logs. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 
 function formatHost(host: string): string {

@@ -1,15 +1,21 @@
 /**
  * The `modelport` command. Subcommands: serve (run the server), models (list a server's models),
  * infer (send one request for a quick check), profile and drift (reference profiles and drift
- * reports from JSONL files such as payload logs). Exit codes: 0 success, 1 the operation failed
- * (server error, unreachable server, start-up failure), 2 the command line itself was wrong.
+ * reports from JSONL files such as payload logs), and the management API's: push (upload a
+ * version), versions, alias, route (traffic splits and shadows), rollout (progressive rollouts),
+ * rollback and audit. Exit codes: 0 success, 1 the operation failed (server error, unreachable
+ * server, start-up failure), 2 the command line itself was wrong.
  */
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../app/index.js';
+import { registerAudit } from './audit-command.js';
 import { registerDrift } from './drift-command.js';
 import { registerInfer } from './infer-command.js';
 import { registerModels } from './models-command.js';
+import { registerRollout } from './rollout-command.js';
+import { registerRoute } from './route-command.js';
 import { registerServe } from './serve-command.js';
+import { registerVersions } from './versions-command.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 
 const program = new Command('modelport')
@@ -22,6 +28,10 @@ registerServe(program);
 registerModels(program);
 registerInfer(program);
 registerDrift(program);
+registerVersions(program);
+registerRoute(program);
+registerRollout(program);
+registerAudit(program);
 
 try {
   await program.parseAsync(process.argv);

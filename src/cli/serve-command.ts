@@ -28,6 +28,11 @@ interface ServeFlags {
   defaultMaxBatchSize?: string;
   strictReadiness?: string;
   cpuCount?: string;
+  registry?: string;
+  registrySyncMs?: string;
+  warmWindowSecs?: string;
+  rolloutWebhook?: string;
+  maxUploadBytes?: string;
   config?: string;
 }
 
@@ -55,6 +60,11 @@ export function registerServe(program: Command): void {
     .option('--default-max-batch-size <n>', 'max_batch_size for batchable models without a config (default 4)')
     .option('--strict-readiness <bool>', 'ready only while every model is READY (default true)')
     .option('--cpu-count <n>', 'cores inference may use (default: all)')
+    .option('--registry <url>', 'versions, aliases, routing and rollouts: sqlite:<file>, postgres://… (shared by replicas) or off (default sqlite in <repository>/.modelport)')
+    .option('--registry-sync-ms <ms>', 'how often to pick up registry changes made by other servers (default 1000)')
+    .option('--warm-window-secs <secs>', 'keep a version that stopped serving loaded this long, for instant rollback (default 300)')
+    .option('--rollout-webhook <url>', 'POST rollout and rollback events here as JSON')
+    .option('--max-upload-bytes <bytes>', 'largest model file an upload may carry (default 2 GiB)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
@@ -82,6 +92,11 @@ export function registerServe(program: Command): void {
             defaultMaxBatchSize: flags.defaultMaxBatchSize,
             strictReadiness: flags.strictReadiness,
             cpuCount: flags.cpuCount,
+            registry: flags.registry,
+            registrySyncMs: flags.registrySyncMs,
+            warmWindowSecs: flags.warmWindowSecs,
+            rolloutWebhook: flags.rolloutWebhook,
+            maxUploadBytes: flags.maxUploadBytes,
           },
           process.env,
           flags.config,

@@ -46,6 +46,19 @@ export interface ServerConfig {
   strictReadiness: boolean;
   /** Cores inference may use; instances × intra-op threads are sized to fit. */
   cpuCount: number;
+  /**
+   * Registry of versions, aliases, routing and rollouts: "sqlite:<file>", "postgres://…", or
+   * "off" (plain Triton behaviour). Default: SQLite in <repository>/.modelport/registry.db.
+   */
+  registry: string;
+  /** How often each server checks the registry for changes other servers made, ms. */
+  registrySyncMs: number;
+  /** How long a version that stopped serving stays loaded for an instant rollback, seconds. */
+  warmWindowSecs: number;
+  /** URL that receives rollout and rollback events as JSON ("" = none). */
+  rolloutWebhook: string;
+  /** Largest model file accepted by an upload, bytes. */
+  maxUploadBytes: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -68,6 +81,11 @@ export const DEFAULTS: ServerConfig = {
   httpBodyLimit: 64 * 1024 * 1024,
   defaultMaxBatchSize: 4,
   strictReadiness: true,
+  registry: '',
+  registrySyncMs: 1000,
+  warmWindowSecs: 300,
+  rolloutWebhook: '',
+  maxUploadBytes: 2 * 1024 * 1024 * 1024,
   cpuCount: availableParallelism(),
 };
 
@@ -151,10 +169,24 @@ function validate(source: Source): ServerConfig {
   if (s.defaultMaxBatchSize !== undefined) config.defaultMaxBatchSize = int(s.defaultMaxBatchSize, 'defaultMaxBatchSize', 0, 1 << 20);
   if (s.strictReadiness !== undefined) config.strictReadiness = bool(s.strictReadiness, 'strictReadiness');
   if (s.cpuCount !== undefined) config.cpuCount = int(s.cpuCount, 'cpuCount', 1, 4096);
+  if (s.registry !== undefined) config.registry = registryUrl(s.registry);
+  if (s.registrySyncMs !== undefined) config.registrySyncMs = int(s.registrySyncMs, 'registrySyncMs', 0, 3_600_000);
+  if (s.warmWindowSecs !== undefined) config.warmWindowSecs = num(s.warmWindowSecs, 'warmWindowSecs', 0);
+  if (s.rolloutWebhook !== undefined) config.rolloutWebhook = url(s.rolloutWebhook, 'rolloutWebhook');
+  if (s.maxUploadBytes !== undefined) config.maxUploadBytes = int(s.maxUploadBytes, 'maxUploadBytes', 1024, Number.MAX_SAFE_INTEGER);
+  if (config.registry === '') config.registry = `sqlite:${resolve(config.modelRepository, '.modelport', 'registry.db')}`;
   if (config.loadModels.length > 0 && config.modelControlMode !== 'explicit') {
     throw invalid('loadModels', config.loadModels.join(','), "only with modelControlMode 'explicit' (--model-control-mode explicit)");
   }
   return config;
+}
+
+function registryUrl(value: unknown): string {
+  const text = str(value, 'registry');
+  if (text === 'off') return text;
+  if (/^postgres(ql)?:\/\//.test(text)) return text;
+  if (text.startsWith('sqlite:')) return `sqlite:${resolve(text.slice('sqlite:'.length))}`;
+  throw invalid('registry', value, '"off", "sqlite:<file>" or a postgres:// URL');
 }
 
 function invalid(key: string, value: unknown, expected: string) {

@@ -9,3 +9,4 @@ export * from './model-config.js';
 export * from './model-state.js';
 export * from './signature.js';
 export * from './logger.js';
+export * from './registry.js';

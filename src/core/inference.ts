@@ -45,6 +45,8 @@ export interface InferenceResponse {
   outputs: Tensor[];
   parameters?: Parameters;
   timing?: InferenceTiming;
+  /** Routing arm that served it ("stable", "canary", "direct"…); sent as the x-modelport-arm header. */
+  arm?: string;
 }
 
 /** What the caller tells the data plane about where a request comes from. */
@@ -59,4 +61,6 @@ export interface RequestContext {
   requestId?: string;
   /** W3C trace id from the caller's traceparent. */
   traceId?: string;
+  /** A request header (HTTP) or metadata entry (gRPC), lower-case name; for routing rules and sticky keys. */
+  header?(name: string): string | undefined;
 }

@@ -18,9 +18,9 @@ import {
   type TensorConfig,
 } from '../core/index.js';
 import type { PayloadEvent, RequestMetricsSink } from '../monitoring/index.js';
-import { instanceCount, type ModelEntry, type ModelRepository } from '../repository/index.js';
+import { instanceCount, type ModelEntry, type ModelRepository, type ModelVersionEntry } from '../repository/index.js';
 import type { ScheduledRequest } from '../scheduler/index.js';
-import { parseVersion, VersionRouter } from '../rollout/index.js';
+import { parseVersion, VersionRouter, outputsAgree, unknownVersionName, type RouteDecision, type RouteKey, type ServingRouter } from '../rollout/index.js';
 import { validateRequest } from './request-validator.js';
 import { FAILURE_REASONS, type FailureReason, type StatisticsRecorder } from './statistics-recorder.js';
 import type {
@@ -59,9 +59,14 @@ export interface DataPlaneOptions {
   requestLog?: (entry: RequestLogEntry) => void;
   /** Sampled payload logging; `offer` must return at once. */
   payloadLog?: { sample(model: string): boolean; offer(event: PayloadEvent): void };
+  /**
+   * Release routing (registry aliases, traffic splits, shadows) and the rollout analysis fed by
+   * every request's outcome. Without it: the named version, else the highest READY one.
+   */
+  releases?: ServingRouter;
 }
 
-/** The arm a request was served by; one until traffic is split between versions. */
+/** The arm of a request when no release routing is configured. */
 const STABLE_ARM = 'stable';
 
 /** Triton's failure reasons: refused by the scheduler, cancelled, failed in the runtime, anything else. */
@@ -90,6 +95,7 @@ export class DataPlane implements DataPlaneApi {
   readonly #metrics: RequestMetricsSink | undefined;
   readonly #requestLog: ((entry: RequestLogEntry) => void) | undefined;
   readonly #payloadLog: DataPlaneOptions['payloadLog'];
+  readonly #releases: ServingRouter | undefined;
   #accepting = false;
 
   constructor(options: DataPlaneOptions) {
@@ -99,6 +105,7 @@ export class DataPlane implements DataPlaneApi {
     this.#metrics = options.metrics;
     this.#requestLog = options.requestLog;
     this.#payloadLog = options.payloadLog;
+    this.#releases = options.releases;
     this.#metadata = { name: options.serverName ?? 'modelport', version: options.serverVersion, extensions: EXTENSIONS };
   }
 
@@ -131,7 +138,7 @@ export class DataPlane implements DataPlaneApi {
 
   modelMetadata(name: string, version?: string): ModelMetadata {
     const entry = this.#model(name);
-    const number = parseVersion(name, version);
+    const number = this.#versionNumber(entry, version);
     let config: ModelConfig;
     let versions: string[];
     if (number !== undefined) {
@@ -155,7 +162,7 @@ export class DataPlane implements DataPlaneApi {
 
   isModelReady(name: string, version?: string): boolean {
     const entry = this.#model(name);
-    const number = parseVersion(name, version);
+    const number = this.#versionNumber(entry, version);
     if (number !== undefined) {
       const found = entry.versions.find((v) => v.version === number);
       return found?.state === 'READY';
@@ -165,7 +172,7 @@ export class DataPlane implements DataPlaneApi {
 
   modelConfig(name: string, version?: string): ModelConfig {
     const entry = this.#model(name);
-    const number = parseVersion(name, version);
+    const number = this.#versionNumber(entry, version);
     if (number !== undefined) return structuredClone(this.#router.version(entry, number).config);
     const config = entry.versions.at(-1)?.config ?? entry.config;
     return structuredClone(config ?? missingConfig(name, entry));
@@ -173,7 +180,7 @@ export class DataPlane implements DataPlaneApi {
 
   modelStatistics(name?: string, version?: string): { model_stats: ModelVersionStatistics[] } {
     const entries = name === undefined ? this.#repository.models() : [this.#model(name)];
-    const number = name === undefined ? undefined : parseVersion(name, version);
+    const number = name === undefined ? undefined : this.#versionNumber(entries[0]!, version);
     const stats: ModelVersionStatistics[] = [];
     for (const entry of entries) {
       if (number !== undefined) {
@@ -246,8 +253,14 @@ export class DataPlane implements DataPlaneApi {
   async infer(request: InferenceRequest, context: RequestContext): Promise<InferenceResponse> {
     const started = process.hrtime.bigint();
     const entry = this.#model(request.modelName);
-    const served = this.#router.serving(entry, parseVersion(request.modelName, request.modelVersion));
+    const decision: RouteDecision = this.#releases
+      ? this.#releases.route(entry, request.modelVersion, routeKey(request, context))
+      : { version: this.#router.serving(entry, this.#versionNumber(entry, request.modelVersion)), arm: STABLE_ARM };
+    const served = decision.version;
     const { version } = served;
+    const arm = decision.arm;
+    // Copied before the live request's buffers move to a worker thread.
+    const mirror = decision.shadow ? this.#mirror(request, decision.shadow) : undefined;
     // Copied now, when sampled: inputs may be handed to a worker thread (their memory moves).
     const loggedInputs = this.#payloadLog?.sample(entry.name) ? request.inputs.map(copyTensor) : undefined;
     try {
@@ -271,10 +284,13 @@ export class DataPlane implements DataPlaneApi {
       const result = await served.scheduler!.enqueue(scheduled);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
+      this.#releases?.observe(entry.name, arm, true, elapsed / 1e6);
+      if (mirror) this.#compareMirror(entry.name, decision.shadow!.version, mirror, result.outputs, elapsed / 1e6);
       this.#observe(
         context,
         entry.name,
         version,
+        arm,
         'ok',
         elapsed,
         { queueMs: result.timing.queueNs / 1e6, batchSize: result.timing.batchSize },
@@ -285,6 +301,7 @@ export class DataPlane implements DataPlaneApi {
         modelVersion: String(version),
         outputs: result.outputs,
         timing: result.timing,
+        arm,
       };
       if (request.id) response.id = request.id;
       return response;
@@ -292,7 +309,9 @@ export class DataPlane implements DataPlaneApi {
       const failure = toModelportError(error);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordFailure(entry.name, version, elapsed, failureReason(failure.code));
-      this.#observe(context, entry.name, version, failure.code, elapsed, { error: failure.message }, loggedInputs && { inputs: loggedInputs });
+      // A client that went away says nothing about the version.
+      if (failure.kind !== 'CANCELLED') this.#releases?.observe(entry.name, arm, false, elapsed / 1e6);
+      this.#observe(context, entry.name, version, arm, failure.code, elapsed, { error: failure.message }, loggedInputs && { inputs: loggedInputs });
       throw failure;
     }
   }
@@ -305,18 +324,19 @@ export class DataPlane implements DataPlaneApi {
     context: RequestContext,
     model: string,
     version: number,
+    arm: string,
     outcome: string,
     elapsedNs: number,
     details: Pick<RequestLogEntry, 'queueMs' | 'batchSize' | 'error'>,
     payload?: Pick<PayloadEvent, 'inputs' | 'outputs'>,
   ): void {
-    this.#metrics?.observeRequest(model, String(version), STABLE_ARM, context.protocol, outcome, elapsedNs / 1e9);
+    this.#metrics?.observeRequest(model, String(version), arm, context.protocol, outcome, elapsedNs / 1e9);
     if (this.#requestLog === undefined && payload === undefined) return;
     const entry: RequestLogEntry = {
       ...requestIds(context),
       model,
       version: String(version),
-      arm: STABLE_ARM,
+      arm,
       protocol: context.protocol,
       outcome,
       latencyMs: elapsedNs / 1e6,
@@ -326,11 +346,56 @@ export class DataPlane implements DataPlaneApi {
     if (payload) this.#payloadLog!.offer({ time: new Date(), ...entry, ...payload });
   }
 
+  /**
+   * Sends a copy of the request to the shadow version. Its answer is never returned; the promise
+   * settles with its outputs and latency, or undefined when it failed.
+   */
+  #mirror(request: InferenceRequest, shadow: ModelVersionEntry): Promise<{ outputs: Tensor[]; ms: number } | undefined> {
+    const copy: InferenceRequest = { ...request, inputs: request.inputs.map(copyTensor) };
+    const started = process.hrtime.bigint();
+    return (async () => {
+      try {
+        const validated = validateRequest(copy, shadow.config);
+        const result = await shadow.scheduler!.enqueue({ inputs: validated.inputs, outputNames: validated.outputNames, batchSize: validated.batchSize });
+        return { outputs: result.outputs, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+      } catch {
+        return undefined;
+      }
+    })();
+  }
+
+  #compareMirror(model: string, version: number, mirror: Promise<{ outputs: Tensor[]; ms: number } | undefined>, live: Tensor[], liveMs: number): void {
+    const releases = this.#releases!;
+    void mirror.then((shadow) => {
+      if (!shadow) releases.observeShadow(model, version, 'failed', 0);
+      else releases.observeShadow(model, version, outputsAgree(live, shadow.outputs) ? 'agreed' : 'disagreed', shadow.ms - liveMs);
+    });
+  }
+
+  /** A version string as a number: digits as Triton reads them, else an alias of the registry. */
+  #versionNumber(entry: ModelEntry, version: string | undefined): number | undefined {
+    if (version === undefined || version === '' || /^[0-9]/.test(version)) return parseVersion(entry.name, version);
+    const number = this.#releases?.alias(entry, version);
+    if (number === undefined) throw unknownVersionName(entry.name, version);
+    return number;
+  }
+
   #model(name: string): ModelEntry {
     const entry = this.#repository.model(name);
     if (!entry) throw unknownModelError(name);
     return entry;
   }
+}
+
+/** Sticky keys and match rules read headers (or gRPC metadata) and request parameters. */
+function routeKey(request: InferenceRequest, context: RequestContext): RouteKey {
+  return {
+    header: (name) => context.header?.(name),
+    parameter: (name) => {
+      const value = request.parameters?.[name];
+      return value === undefined ? undefined : String(value);
+    },
+  };
 }
 
 function copyTensor(tensor: Tensor): Tensor {

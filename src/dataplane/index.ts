@@ -3,3 +3,17 @@ export type * from './types.js';
 export { DataPlane, type DataPlaneOptions } from './data-plane.js';
 export { StatisticsRecorder } from './statistics-recorder.js';
 export { validateRequest, type ValidatedRequest } from './request-validator.js';
+export type {
+  Actor,
+  ArmSummary,
+  ManagementApi,
+  ModelSummary,
+  PublishRequest,
+  RollbackRequest,
+  RolloutStartRequest,
+  RolloutView,
+  RoutingChange,
+  RoutingView,
+  ShadowSummary,
+  VersionView,
+} from '../rollout/index.js';

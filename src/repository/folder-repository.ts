@@ -9,14 +9,25 @@
 import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { mpError, silentLogger, toModelportError, unknownModelError, type Logger, type ModelConfig, type ModelportError } from '../core/index.js';
+import {
+  ARRAY_TYPES,
+  datatypeFromConfig,
+  mpError,
+  silentLogger,
+  toModelportError,
+  unknownModelError,
+  type Logger,
+  type ModelConfig,
+  type ModelportError,
+  type Tensor,
+} from '../core/index.js';
 import type { Runtime, RuntimeInstance } from '../runtime/index.js';
 import { DynamicBatcher, type Scheduler } from '../scheduler/index.js';
 import { completeModelConfig } from './complete-model-config.js';
 import { modelFingerprint, versionFingerprint } from './folder-fingerprint.js';
 import { parseModelConfig, readModelConfig, type PartialModelConfig } from './model-config-parser.js';
 import { instanceCount, normalizeModelConfig, toModelConfig, type NormalizeOptions } from './normalize-model-config.js';
-import type { ModelControlMode, ModelEntry, ModelRepository, ModelVersionEntry, RepositoryOptions } from './types.js';
+import type { ModelControlMode, ModelEntry, ModelVersionEntry, ReleasableRepository, RepositoryOptions } from './types.js';
 import { describeVersionPolicy, listVersionFolders, selectVersions } from './version-folders.js';
 
 /** Model names as Triton accepts them; it also keeps every name a single folder inside the root. */
@@ -59,7 +70,7 @@ class ModelRecord {
   }
 }
 
-export class FolderRepository implements ModelRepository {
+export class FolderRepository implements ReleasableRepository {
   readonly #root: string;
   readonly #runtime: Runtime;
   readonly #mode: ModelControlMode;
@@ -69,6 +80,8 @@ export class FolderRepository implements ModelRepository {
   readonly #defaultMaxBatchSize: number;
   readonly #logger: Logger;
   readonly #onExecution: RepositoryOptions['onExecution'];
+  readonly #pinnedVersions: RepositoryOptions['pinnedVersions'];
+  readonly #warmup: boolean;
   readonly #normalize: Omit<NormalizeOptions, 'model'>;
 
   readonly #records = new Map<string, ModelRecord>();
@@ -93,6 +106,8 @@ export class FolderRepository implements ModelRepository {
     this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
     this.#logger = options.logger ?? silentLogger;
     this.#onExecution = options.onExecution;
+    this.#pinnedVersions = options.pinnedVersions;
+    this.#warmup = options.warmup ?? true;
     this.#normalize = {
       backend: this.#runtime.backend,
       platform: this.#runtime.platform,
@@ -186,6 +201,25 @@ export class FolderRepository implements ModelRepository {
       }
       await this.#unloadModel(record);
     });
+  }
+
+  async reconcile(name: string): Promise<ModelportError | undefined> {
+    if (this.#stopping) return mpError('MP_ERR_SERVER_STOPPING', `cannot load model '${name}': the server is stopping`);
+    if (!isValidModelName(name)) return mpError('MP_ERR_REPOSITORY_NAME', `invalid model name ${JSON.stringify(name)}: ${nameRuleText()}`);
+    return this.#serialize(name, async () => {
+      if (!(await isDirectory(join(this.#root, name)))) return unknownModelError(name);
+      return this.#loadModel(this.#record(name));
+    });
+  }
+
+  async versionFolders(name: string): Promise<number[]> {
+    if (!isValidModelName(name)) return [];
+    return listVersionFolders(join(this.#root, name)).catch(() => []);
+  }
+
+  modelFile(name: string, version: number): string {
+    const config = this.#records.get(name)?.entry.config;
+    return join(this.#root, name, String(version), config?.default_model_filename || this.#runtime.defaultModelFilename);
   }
 
   #checkControl(action: 'load' | 'unload', name: string): void {
@@ -284,7 +318,7 @@ export class FolderRepository implements ModelRepository {
           `model '${name}' has no version folder; expected numeric folders such as '${name}/1' holding '${base.default_model_filename}'`,
         );
       }
-      selection = selectVersions(versions, base.version_policy!);
+      selection = withPinned(selectVersions(versions, base.version_policy!), versions, this.#pinnedVersions?.(name));
       if (selection.selected.length === 0 && selection.missing.length === 0) {
         throw mpError('MP_ERR_MODEL_LOAD', `the version policy (${describeVersionPolicy(base.version_policy!)}) of model '${name}' selects none of its versions (${versions.join(', ')})`);
       }
@@ -454,11 +488,16 @@ export class FolderRepository implements ModelRepository {
       throw rejected.reason;
     }
     let scheduler: Scheduler;
+    const warming = { on: this.#warmup };
     try {
-      scheduler = new DynamicBatcher(this.#batcherOptions(name, version, config, instances));
+      scheduler = new DynamicBatcher(this.#batcherOptions(name, version, config, instances, warming));
     } catch (error) {
       await this.#closeInstances(name, instances);
       throw error;
+    }
+    if (warming.on) {
+      await this.#warmUp(name, version, config, scheduler);
+      warming.on = false;
     }
     entry.scheduler = scheduler;
     entry.state = 'READY';
@@ -467,7 +506,22 @@ export class FolderRepository implements ModelRepository {
     return { entry, instances, scheduler, fingerprint };
   }
 
-  #batcherOptions(name: string, version: number, config: ModelConfig, instances: RuntimeInstance[]) {
+  /**
+   * One inference with zero-filled inputs of the smallest shape the configuration allows. A model
+   * that refuses zeros (a sample rate of 0, say) is not broken, so a failure is only a warning; a
+   * runtime that cannot run at all has already failed to create its instances.
+   */
+  async #warmUp(name: string, version: number, config: ModelConfig, scheduler: Scheduler): Promise<void> {
+    const inputs = warmupInputs(config);
+    if (!inputs) return;
+    try {
+      await scheduler.enqueue({ inputs, outputNames: config.output.map((o) => o.name), batchSize: 1 });
+    } catch (error) {
+      this.#logger.warn({ model: name, version, error: (error as Error).message }, `warm-up inference of model '${name}' version ${version} failed: ${(error as Error).message}`);
+    }
+  }
+
+  #batcherOptions(name: string, version: number, config: ModelConfig, instances: RuntimeInstance[], warming: { on: boolean }) {
     const batching = config.dynamic_batching;
     const policy = batching?.default_queue_policy;
     const onExecution = this.#onExecution;
@@ -481,7 +535,12 @@ export class FolderRepository implements ModelRepository {
       // DELAY keeps timed-out requests in the queue; without reordering, that means no timeout.
       defaultTimeoutUs: policy?.timeout_action === 'DELAY' ? 0 : (policy?.default_timeout_microseconds ?? 0),
       allowTimeoutOverride: policy?.allow_timeout_override ?? false,
-      onExecution: onExecution ? (record: Parameters<NonNullable<typeof onExecution>>[2]) => onExecution(name, version, record) : undefined,
+      // Warm-up runs stay out of the statistics: they count only what clients asked.
+      onExecution: onExecution
+        ? (record: Parameters<NonNullable<typeof onExecution>>[2]) => {
+            if (!warming.on) onExecution(name, version, record);
+          }
+        : undefined,
     };
   }
 
@@ -588,6 +647,35 @@ export class FolderRepository implements ModelRepository {
     }
     await Promise.all(work);
   }
+}
+
+/** The policy's selection plus pinned versions: those on disk load, the others are reported missing. */
+function withPinned(selection: ReturnType<typeof selectVersions>, onDisk: readonly number[], pinned: Iterable<number> | undefined): ReturnType<typeof selectVersions> {
+  if (!pinned) return selection;
+  const present = new Set(onDisk);
+  const selected = new Set(selection.selected);
+  const missing = new Set(selection.missing);
+  for (const version of pinned) {
+    if (present.has(version)) selected.add(version);
+    else missing.add(version);
+  }
+  return { selected: [...selected].sort((a, b) => a - b), missing: [...missing].sort((a, b) => a - b) };
+}
+
+/** Zero-filled inputs for a warm-up run, or undefined when a shape or type cannot be generated. */
+function warmupInputs(config: ModelConfig): Tensor[] | undefined {
+  const batching = config.max_batch_size > 0;
+  const inputs: Tensor[] = [];
+  for (const spec of config.input) {
+    const datatype = datatypeFromConfig(spec.data_type);
+    if (!datatype || datatype === 'BYTES' || spec.optional) return undefined;
+    const dims = spec.dims.map((d) => (d < 0 ? 1 : d));
+    const shape = batching ? [1, ...dims] : dims;
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (count > 1 << 24) return undefined;
+    inputs.push({ name: spec.name, datatype, shape, data: new ARRAY_TYPES[datatype](count) as Tensor['data'] });
+  }
+  return inputs;
 }
 
 function sortVersions(versions: ModelVersionEntry[]): ModelVersionEntry[] {

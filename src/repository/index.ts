@@ -2,3 +2,6 @@
 export type * from './types.js';
 export { FolderRepository } from './folder-repository.js';
 export { instanceCount } from './normalize-model-config.js';
+export type { RegistryStore, AuditQuery } from './registry-store.js';
+export { ArtifactPublisher, fileDigest, DEFAULT_MAX_UPLOAD_BYTES, type ArtifactPublisherOptions, type StageOptions, type StagedArtifact } from './artifact-publisher.js';
+export { openRegistryStore } from './store/index.js';

@@ -26,8 +26,18 @@ export interface RepositoryOptions {
    */
   defaultMaxBatchSize?: number;
   logger?: Logger;
-  /** Called once per executed batch of any version. */
+  /** Called once per executed batch of any version (warm-up runs excluded). */
   onExecution?: (model: string, version: number, record: ExecutionRecord) => void;
+  /**
+   * Versions to keep loaded besides those the version policy selects: the ones routing, aliases
+   * and a rollback's warm window still need. Asked on every (re)load of the model.
+   */
+  pinnedVersions?: (model: string) => Iterable<number>;
+  /**
+   * Run one inference with generated inputs on every new version before it turns READY, so the
+   * first real request does not pay for lazy initialisation (default true).
+   */
+  warmup?: boolean;
 }
 
 export interface ModelVersionEntry {
@@ -72,4 +82,18 @@ export interface ModelRepository {
   load(name: string, options?: { config?: string }): Promise<void>;
   /** Unloads every version of a model (explicit mode only). In-flight requests finish first. */
   unload(name: string): Promise<void>;
+}
+
+/** What the release manager needs besides the data plane's view: loading to order, and the files. */
+export interface ReleasableRepository extends ModelRepository {
+  /**
+   * Brings a model's loaded versions in line with its version policy and pinned versions, in any
+   * control mode: loads what is missing (READY only after warm-up), keeps what is unchanged, and
+   * drains and unloads what is no longer wanted. Returns the failure instead of throwing.
+   */
+  reconcile(name: string): Promise<import('../core/index.js').ModelportError | undefined>;
+  /** Version folders of a model on disk, ascending (empty when the model has no folder). */
+  versionFolders(name: string): Promise<number[]>;
+  /** Path of a version's model file. */
+  modelFile(name: string, version: number): string;
 }

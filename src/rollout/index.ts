@@ -1,2 +1,6 @@
-/** Which version serves a request. */
+/** Which version serves a request: version names and aliases, traffic splits, shadows, rollouts. */
 export { VersionRouter, parseVersion } from './version-router.js';
+export { ReleaseManager, unknownVersionName, type ReleaseEvent, type ReleaseManagerOptions } from './release-manager.js';
+export { outputsAgree } from './output-agreement.js';
+export type { RouteDecision, RouteKey, ServingRouter, ShadowOutcome } from './serving-router.js';
+export type * from './management-api.js';

@@ -29,5 +29,5 @@ export function callContext(call: Call & { sendMetadata(metadata: Metadata): voi
 /** The context of one request on a stream: its own `id`, else the stream's x-request-id. */
 export function streamContext(call: Call, id: string | undefined): RequestContext {
   const identity = requestIdentity(id || first(call.metadata, 'x-request-id'), first(call.metadata, 'traceparent'));
-  return { protocol: 'grpc', isCancelled: () => call.cancelled, ...identity };
+  return { protocol: 'grpc', isCancelled: () => call.cancelled, header: (name) => first(call.metadata, name), ...identity };
 }

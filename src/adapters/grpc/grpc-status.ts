@@ -13,6 +13,7 @@ const STATUS_BY_KIND: Record<ErrorKind, Status> = {
   UNAVAILABLE: Status.UNAVAILABLE,
   UNSUPPORTED: Status.UNIMPLEMENTED,
   ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
   CANCELLED: Status.CANCELLED,
   // As over HTTP (503): a request that timed out in the queue may succeed when retried, and
   // clients retry UNAVAILABLE but not DEADLINE_EXCEEDED.

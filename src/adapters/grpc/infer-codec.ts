@@ -97,7 +97,10 @@ export function encodeModelInferResponse(response: InferenceResponse): ModelInfe
     raw_output_contents: new Array(response.outputs.length),
   };
   if (response.id) message.id = response.id;
-  if (response.parameters) message.parameters = encodeParameters(response.parameters);
+  // gRPC answers carry the routing arm as a response parameter (REST: the x-modelport-arm header);
+  // only when routing is in play, so plain Triton answers stay byte-for-byte what clients expect.
+  const parameters = response.arm !== undefined && response.arm !== 'stable' && response.arm !== 'direct' ? { ...response.parameters, modelport_arm: response.arm } : response.parameters;
+  if (parameters) message.parameters = encodeParameters(parameters);
   for (let i = 0; i < response.outputs.length; i++) {
     const output = response.outputs[i]!;
     message.outputs[i] = { name: output.name, datatype: output.datatype, shape: output.shape };

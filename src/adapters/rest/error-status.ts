@@ -14,6 +14,8 @@ export const STATUS_BY_KIND: Record<ErrorKind, number> = {
   UNSUPPORTED: 501,
   // Triton answers 400 here; 409 says "it is already there" to clients that look at the status.
   ALREADY_EXISTS: 409,
+  // The request is well formed but the state forbids it (an alias still points at the version…).
+  FAILED_PRECONDITION: 409,
   // 499 is not a standard status and the client that cancelled is gone anyway; Triton uses 400.
   CANCELLED: 400,
   // A request that waited out its timeout in the queue is, for Triton, UNAVAILABLE: clients
@@ -26,6 +28,7 @@ export const STATUS_BY_KIND: Record<ErrorKind, number> = {
 /** Codes whose HTTP meaning is narrower than their kind. */
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   MP_ERR_REQUEST_TOO_LARGE: 413,
+  MP_ERR_UPLOAD_TOO_LARGE: 413,
 };
 
 interface StatusCarrier {

@@ -12,6 +12,7 @@ export class HttpRequestContext implements RequestContext {
   readonly requestId: string;
   readonly traceId?: string;
   readonly #response: ServerResponse;
+  readonly #headers: IncomingHttpHeaders;
   #controller: AbortController | undefined;
   /** Bound once so the scheduler can call it detached from the object. */
   readonly isCancelled: () => boolean;
@@ -19,11 +20,17 @@ export class HttpRequestContext implements RequestContext {
   /** Takes the request id from x-request-id (or makes one) and echoes it on the response. */
   constructor(response: ServerResponse, headers: IncomingHttpHeaders) {
     this.#response = response;
+    this.#headers = headers;
     const identity = requestIdentity(headers['x-request-id'] as string | undefined, headers.traceparent as string | undefined);
     this.requestId = identity.requestId;
     if (identity.traceId) this.traceId = identity.traceId;
     response.setHeader('x-request-id', identity.requestId);
     this.isCancelled = () => isGone(response);
+  }
+
+  header(name: string): string | undefined {
+    const value = this.#headers[name];
+    return Array.isArray(value) ? value[0] : value;
   }
 
   /** Note: a getter on the prototype, so spreading the context (`{...ctx}`) drops it. */

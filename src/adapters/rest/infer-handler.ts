@@ -33,6 +33,8 @@ export async function handleInfer(
   const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
   const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
   const result = await dataPlane.infer(decoded.request, context);
+  // Which routing arm answered (stable, canary, direct…): with model_version, what a rollout's user sees.
+  if (result.arm !== undefined) response.setHeader('x-modelport-arm', result.arm);
   const encoded = encodeInferResponse(result, decoded);
   let payload = encoded.body;
   let contentEncoding: ResponseCoding | undefined;

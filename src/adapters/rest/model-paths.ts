@@ -1,12 +1,11 @@
 /**
  * The URL forms of per-model routes: `/v2/models/{name}[/versions/{version}]{suffix}`. Which
- * version strings a URL may carry is decided here and nowhere else; today that is Triton's
- * `[0-9]+` (anything else is 404 Not Found, as in Triton), and this is the place to widen when
- * versions get names.
+ * version strings a URL may carry is decided here and nowhere else: Triton's `[0-9]+`, or an alias
+ * name of the registry (`production`, `latest`); anything else is 404 Not Found, as in Triton.
  */
 
 /** find-my-way parameter with its pattern; a version that does not match falls through to 404. */
-const VERSION_PARAMETER = ':version(^[0-9]+$)';
+const VERSION_PARAMETER = ':version(^[A-Za-z0-9_][A-Za-z0-9_.-]*$)';
 
 export interface ModelParams {
   name: string;
@@ -19,7 +18,7 @@ export function modelPaths(suffix: string): [string, string] {
 }
 
 /**
- * The infer path as the direct path (infer-fast-path.ts) matches it: the same names and numeric
- * versions the routes accept, with an optional query string. Keep in step with VERSION_PARAMETER.
+ * The infer path as the direct path (infer-fast-path.ts) matches it: the same names and versions
+ * the routes accept, with an optional query string. Keep in step with VERSION_PARAMETER.
  */
-export const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([0-9]+))?\/infer(?:\?.*)?$/;
+export const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([A-Za-z0-9_][A-Za-z0-9_.-]*))?\/infer(?:\?.*)?$/;

@@ -176,13 +176,13 @@ describe('routes', () => {
     assert.deepEqual(dataPlane.calls, [['modelMetadata', 'a b', undefined]]);
   });
 
-  test('a version that is not [0-9]+ is 404 Not Found on every model route', async () => {
+  test('a version that is neither [0-9]+ nor an alias-shaped name is 404 Not Found on every model route', async () => {
     for (const [method, url] of [
-      ['GET', '/v2/models/m/versions/abc'],
-      ['GET', '/v2/models/m/versions/1a/ready'],
+      ['GET', '/v2/models/m/versions/-1'],
+      ['GET', '/v2/models/m/versions/.x/ready'],
       ['GET', '/v2/models/m/versions/-1/config'],
-      ['GET', '/v2/models/m/versions/latest/stats'],
-      ['POST', '/v2/models/m/versions/x/infer'],
+      ['GET', '/v2/models/m/versions/~latest/stats'],
+      ['POST', '/v2/models/m/versions/-x/infer'],
     ] as const) {
       assertError(await server.inject({ method, url }), 404, 'Not Found');
     }
@@ -419,6 +419,7 @@ describe('routes', () => {
       UNAVAILABLE: 503,
       UNSUPPORTED: 501,
       ALREADY_EXISTS: 409,
+      FAILED_PRECONDITION: 409,
       CANCELLED: 400,
       DEADLINE_EXCEEDED: 503,
       RESOURCE_EXHAUSTED: 429,

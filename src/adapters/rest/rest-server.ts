@@ -17,11 +17,12 @@ import Fastify, {
   type LightMyRequestResponse,
 } from 'fastify';
 import { isModelportError, silentLogger, type Logger } from '../../core/index.js';
-import type { DataPlaneApi } from '../../dataplane/index.js';
+import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { createInferFastPath } from './infer-fast-path.js';
+import { registerManagementRoutes } from './management-routes.js';
 import { registerV2Routes } from './v2-routes.js';
 
 /** Triton's HTTP_DEFAULT_MAX_INPUT_SIZE. */
@@ -50,6 +51,8 @@ export interface RestServerOptions {
   inferFastPath?: boolean;
   /** Idle keep-alive time; above common load-balancer idle timeouts (60 s) by default. */
   keepAliveTimeoutMs?: number;
+  /** When given, the management API is served under /v1/ with its OpenAPI document at /docs. */
+  management?: ManagementApi;
 }
 
 export interface RestAddress {
@@ -144,6 +147,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
   }
 
   registerV2Routes(app, { dataPlane: options.dataPlane, responseCompression: options.responseCompression ?? true });
+  if (options.management) registerManagementRoutes(app, options.management, { version: options.dataPlane.serverMetadata().version });
 
   return {
     fastify: app,
