@@ -70,8 +70,9 @@ function floatsAgree<T extends Float32Array | Float64Array | Uint16Array>(live: 
   for (let i = 0; i < live.length; i++) {
     const reference = decode(live[i]!);
     const value = decode(shadow[i]!);
-    if (value === reference) continue; // equal infinities; NaN !== NaN falls through and fails below
-    if (!(Math.abs(value - reference) <= atol + rtol * Math.abs(reference))) return false;
+    if (value === reference) continue; // equal infinities agree; NaN !== NaN falls through
+    // An infinite reference would make the tolerance infinite too: unequal non-finite values disagree.
+    if (!Number.isFinite(reference) || !(Math.abs(value - reference) <= atol + rtol * Math.abs(reference))) return false;
   }
   return true;
 }

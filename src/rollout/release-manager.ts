@@ -632,14 +632,16 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     return this.#serialize(model, async () => {
       const current = await this.#store().getRouting(model);
       const currentStable = current ? stableArm(current.spec).version : undefined;
+      const active = await this.#store().activeRollout(model);
       let target: number;
       if (request.to !== undefined) target = await this.#resolveVersion(model, request.to);
       else if (request.at !== undefined) target = await this.#stableAt(model, request.at);
+      // In the middle of a rollout, "back" is the version it started from.
+      else if (active) target = active.from;
       else target = await this.#previousStable(model, currentStable);
       if (!(await this.#store().getVersion(model, target))) throw unknownVersion(model, target);
       const reason = request.reason ?? `rollback to version ${target}`;
       const spec = { ...singleVersionRouting(target, current?.spec.seed), sticky: current?.spec.sticky, rules: [] };
-      const active = await this.#store().activeRollout(model);
       if (active && current) {
         const stored = await this.#transition(active, { ...active, status: 'aborted', reason: `rolled back by ${actor.name}: ${reason}`, updatedAt: new Date(this.#now()).toISOString() }, actor.name, 'rollout.aborted', current, spec);
         if (!stored) throw mpError('MP_ERR_ROUTING_CONFLICT', `the rollout of model '${model}' changed meanwhile; retry`);
