@@ -107,6 +107,7 @@ export class ModelportServer {
           payloadLogger.counts().flatMap((c) => (['written', 'dropped', 'failed'] as const).map((outcome) => ({ labels: { sink: c.sink, outcome }, value: c[outcome] }))),
         );
       }
+      if (releases) registerReleaseMetrics(metrics, releases);
       this.#metricsServer = createMetricsServer(metrics);
     }
     const httpLogger = this.logger.child({ component: 'http' });
@@ -200,6 +201,21 @@ function createPayloadLogger(config: ServerConfig, logger: Logger): PayloadLogge
       logger.warn({ sink, error: error.message }, 'payload log sink failed; events counted as failed');
     },
   });
+}
+
+/** Routing weights, shadow comparisons and rollout progress, read from the release manager at scrape time. */
+function registerReleaseMetrics(metrics: Metrics, releases: ReleaseManager): void {
+  metrics.addCollected('modelport_route_weight_percent', 'Share of the traffic that names no version each routing arm receives, percent', 'gauge', () =>
+    releases.releaseMetrics().flatMap((m) => m.arms.map((a) => ({ labels: { model: m.model, arm: a.arm, version: String(a.version) }, value: a.weight }))),
+  );
+  metrics.addCollected('modelport_shadow_requests_total', 'Requests mirrored to a shadow version, by how its answer compared with the live one (since the routing was applied)', 'counter', () =>
+    releases.releaseMetrics().flatMap((m) =>
+      m.shadow ? (['agreed', 'disagreed', 'failed'] as const).map((outcome) => ({ labels: { model: m.model, version: String(m.shadow!.version), outcome }, value: m.shadow![outcome] })) : [],
+    ),
+  );
+  metrics.addCollected('modelport_rollout_canary_weight_percent', 'Canary weight of the running rollout of each model, percent', 'gauge', () =>
+    releases.releaseMetrics().flatMap((m) => (m.rollout ? [{ labels: { model: m.model, version: String(m.rollout.to) }, value: m.rollout.weight }] : [])),
+  );
 }
 
 /** Posts release events as JSON; a receiver that is down gets two more tries, then a warning. */

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { RoutingRecord } from '../core/index.js';
 import type { ArmSummary, RolloutView } from '../dataplane/index.js';
-import { parseCount, parseDuration, parsePositiveNumber, parseRate, parseSteps, parseTime, parseVersionRef } from './management-args.js';
+import { parseDuration, parsePositiveNumber, parseRate, parsePositiveCount, parseSteps, parseTime, parseVersionRef } from './management-args.js';
 import { ManagementClient, clientOptions, formatDuration, formatTime, modelPath, printJson, printLines, type ClientFlags } from './management-client.js';
 import { reportFailure } from './exit.js';
 
@@ -50,7 +50,7 @@ export function registerRollout(program: Command): void {
       .option('--max-error-rate <rate>', 'largest share of failed canary requests per step (0.01 = 1%)', parseRate)
       .option('--max-p99-ms <ms>', 'largest canary p99 latency', parsePositiveNumber)
       .option('--max-latency-ratio <ratio>', 'largest canary p99 relative to the stable arm', parsePositiveNumber)
-      .option('--min-requests <n>', 'fewest canary requests a step needs to pass', parseCount),
+      .option('--min-requests <n>', 'fewest canary requests a step needs to pass', parsePositiveCount),
   ).action(async (model: string, flags: StartFlags) => {
     try {
       const body = {
@@ -129,9 +129,12 @@ export function describeRollout(view: RolloutView): string[] {
     `p99 ≤ ${policy.maxLatencyRatio}× stable`,
     `≥ ${policy.minRequests} requests per step`,
   ];
+  const steps = `step ${view.step + 1} of ${policy.steps.length} (${policy.steps.join(', ')}%)`;
   const lines = [
     `rollout ${view.id} of ${view.model}: version ${view.from} → ${view.to}, ${view.status}`,
-    `step ${view.step + 1} of ${policy.steps.length} (${policy.steps.join(', ')}%): canary at ${view.weight}% since ${formatTime(view.stepStartedAt)}, every ${formatDuration(policy.intervalMs)}`,
+    view.status === 'running' || view.status === 'paused'
+      ? `${steps}: canary at ${view.weight}% since ${formatTime(view.stepStartedAt)}, every ${formatDuration(policy.intervalMs)}`
+      : `ended ${formatTime(view.updatedAt)} at ${steps}, canary at ${view.weight}%`,
     `limits: ${limits.join(', ')}`,
   ];
   const analysis = view.lastAnalysis;

@@ -211,6 +211,21 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     this.#models.get(model)?.observeShadow(version, outcome, latencyDeltaMs);
   }
 
+  /** Per model, what the metrics endpoint reports: routing weights, shadow counts, rollout progress. */
+  releaseMetrics(): Array<{ model: string; arms: Array<{ arm: string; version: number; weight: number }>; shadow?: { version: number; agreed: number; disagreed: number; failed: number }; rollout?: { to: number; step: number; weight: number } }> {
+    const out = [];
+    for (const release of this.#models.values()) {
+      const routing = release.routing;
+      if (!routing) continue;
+      const item: ReturnType<ReleaseManager['releaseMetrics']>[number] = { model: release.model, arms: routing.spec.arms.map((a) => ({ arm: a.name, version: a.version, weight: a.weight })) };
+      if (release.shadow) item.shadow = { version: release.shadow.version, agreed: release.shadow.agreed, disagreed: release.shadow.disagreed, failed: release.shadow.failed };
+      const rollout = release.rollout;
+      if (rollout) item.rollout = { to: rollout.to, step: rollout.step, weight: rollout.policy.steps[rollout.step]! };
+      out.push(item);
+    }
+    return out;
+  }
+
   // ---- versions -------------------------------------------------------------------------------
 
   async listModels(): Promise<ModelSummary[]> {

@@ -1,8 +1,8 @@
 /**
- * TypeBox schemas of the management API's (/v1/) request and response bodies, query strings,
- * path parameters and headers. Request schemas validate what arrives; response schemas document
- * what the routes answer in the OpenAPI document (they are not used to filter responses). The
- * shapes mirror the record types of core/registry.ts and the views of the ManagementApi.
+ * TypeBox schemas of the management API (/v1/): request bodies, query strings, path parameters
+ * and headers, which the routes validate; and the records and views the routes answer with, which
+ * only the OpenAPI document reads (registered as shared schemas, they become its components). The
+ * shapes mirror core/registry.ts and the views of the ManagementApi.
  */
 import { Type } from 'typebox';
 
@@ -223,7 +223,7 @@ export const RolloutStartBody = Type.Object(
     max_error_rate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     max_p99_ms: Type.Optional(Type.Number({ minimum: 0 })),
     max_latency_ratio: Type.Optional(Type.Number({ minimum: 0 })),
-    min_requests: Type.Optional(Type.Integer({ minimum: 0 })),
+    min_requests: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
