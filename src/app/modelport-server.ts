@@ -67,7 +67,7 @@ export class ModelportServer {
         statistics.recordExecution(model, version, record);
         if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize, record.computeInferNs / 1e9);
       },
-      pinnedVersions: (model) => releases?.pinnedVersions(model) ?? [],
+      pinnedVersions: (model) => releases?.pinnedVersions(model) ?? { versions: [], replacePolicy: false },
     });
     if (config.registry !== 'off') {
       const releaseLogger = this.logger.child({ component: 'releases' });

@@ -27,7 +27,7 @@ import { completeModelConfig } from './complete-model-config.js';
 import { modelFingerprint, versionFingerprint } from './folder-fingerprint.js';
 import { parseModelConfig, readModelConfig, type PartialModelConfig } from './model-config-parser.js';
 import { instanceCount, normalizeModelConfig, toModelConfig, type NormalizeOptions } from './normalize-model-config.js';
-import type { ModelControlMode, ModelEntry, ModelVersionEntry, ReleasableRepository, RepositoryOptions } from './types.js';
+import type { ModelControlMode, ModelEntry, ModelVersionEntry, PinnedVersions, ReleasableRepository, RepositoryOptions } from './types.js';
 import { describeVersionPolicy, listVersionFolders, selectVersions } from './version-folders.js';
 
 /** Model names as Triton accepts them; it also keeps every name a single folder inside the root. */
@@ -649,13 +649,16 @@ export class FolderRepository implements ReleasableRepository {
   }
 }
 
-/** The policy's selection plus pinned versions: those on disk load, the others are reported missing. */
-function withPinned(selection: ReturnType<typeof selectVersions>, onDisk: readonly number[], pinned: Iterable<number> | undefined): ReturnType<typeof selectVersions> {
+/**
+ * The policy's selection plus pinned versions (or the pinned versions alone, for a model the
+ * registry routes): those on disk load, the others are reported missing.
+ */
+function withPinned(selection: ReturnType<typeof selectVersions>, onDisk: readonly number[], pinned: PinnedVersions | undefined): ReturnType<typeof selectVersions> {
   if (!pinned) return selection;
   const present = new Set(onDisk);
-  const selected = new Set(selection.selected);
-  const missing = new Set(selection.missing);
-  for (const version of pinned) {
+  const selected = new Set(pinned.replacePolicy ? [] : selection.selected);
+  const missing = new Set(pinned.replacePolicy ? [] : selection.missing);
+  for (const version of pinned.versions) {
     if (present.has(version)) selected.add(version);
     else missing.add(version);
   }

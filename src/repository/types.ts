@@ -29,15 +29,21 @@ export interface RepositoryOptions {
   /** Called once per executed batch of any version (warm-up runs excluded). */
   onExecution?: (model: string, version: number, record: ExecutionRecord) => void;
   /**
-   * Versions to keep loaded besides those the version policy selects: the ones routing, aliases
-   * and a rollback's warm window still need. Asked on every (re)load of the model.
+   * Versions the registry needs loaded (routing arms, aliases, a rollback's warm window), asked on
+   * every (re)load of the model. With `replacePolicy` they are exactly what loads (a model whose
+   * traffic the registry routes); otherwise they load besides what the version policy selects.
    */
-  pinnedVersions?: (model: string) => Iterable<number>;
+  pinnedVersions?: (model: string) => PinnedVersions;
   /**
    * Run one inference with generated inputs on every new version before it turns READY, so the
    * first real request does not pay for lazy initialisation (default true).
    */
   warmup?: boolean;
+}
+
+export interface PinnedVersions {
+  versions: Iterable<number>;
+  replacePolicy: boolean;
 }
 
 export interface ModelVersionEntry {

@@ -20,6 +20,8 @@ export class ModelRelease {
   readonly warm = new Map<number, number>();
   /** Versions a change in progress needs loaded before it is stored. */
   readonly pending = new Set<number>();
+  /** Pinned versions when last checked: one that drops out is unloaded unless the policy keeps it. */
+  lastPinned = new Set<number>();
   /** Requests per arm since the routing was applied. */
   readonly totals = new ArmCounters();
   /** Requests per arm in the rollout's current step; `stepKey` says which. */

@@ -27,7 +27,7 @@ import {
   type RoutingSpec,
   type VersionRecord,
 } from '../core/index.js';
-import { fileDigest, type ArtifactPublisher, type ModelEntry, type ModelVersionEntry, type RegistryStore, type ReleasableRepository } from '../repository/index.js';
+import { fileDigest, type ArtifactPublisher, type ModelEntry, type ModelVersionEntry, type PinnedVersions, type RegistryStore, type ReleasableRepository } from '../repository/index.js';
 import { mergeSamples, percentileMs } from './arm-window.js';
 import type {
   Actor,
@@ -118,8 +118,14 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
   }
 
   /** The versions a model needs loaded besides its version policy's: the repository asks on each load. */
-  pinnedVersions(model: string): number[] {
-    return this.#models.get(model)?.pinned(this.#now()) ?? [];
+  pinnedVersions(model: string): PinnedVersions {
+    const release = this.#models.get(model);
+    if (!release) return { versions: [], replacePolicy: false };
+    const pinned = release.pinned(this.#now());
+    // What the repository loads because of a pin is what must be unloaded when the pin goes.
+    for (const v of pinned) release.lastPinned.add(v);
+    // Once the registry routes a model, registering a version must not load it: the pins decide alone.
+    return { versions: pinned, replacePolicy: release.routing !== undefined };
   }
 
   /** Reads routing, aliases and rollouts from the store: before the repository starts, so it loads what they need. */
@@ -440,6 +446,10 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
           const entry = this.#repository.model(model)?.versions.find((e) => e.version === v);
           return `version ${v}: ${entry?.reason || 'not loaded'}`;
         });
+        // Unpinned again, what failed leaves the model's list, so readiness and the index look
+        // exactly as before the attempt.
+        for (const v of missing) release.pending.delete(v);
+        await this.#repository.reconcile(model);
         throw mpError('MP_ERR_VERSION_LOAD_FAILED', `model '${model}' ${reasons.join('; ')}; nothing was changed and the current versions keep serving`);
       }
     } finally {
@@ -825,10 +835,12 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
   async #unloadUnpinned(): Promise<void> {
     for (const release of [...this.#models.values()]) {
       const pinned = new Set(release.pinned(this.#now()));
+      const released = [...release.lastPinned].filter((v) => !pinned.has(v));
+      release.lastPinned = pinned;
       const entry = this.#repository.model(release.model);
       if (!entry) continue;
-      const loaded = entry.versions.filter((v) => v.state === 'READY' || v.state === 'UNAVAILABLE');
-      if (loaded.some((v) => !pinned.has(v.version))) {
+      // Only versions that lost their pin: the version policy may still want them, the repository decides.
+      if (released.some((v) => entry.versions.some((e) => e.version === v && e.state === 'READY'))) {
         await this.#serialize(release.model, async () => {
           const error = await this.#repository.reconcile(release.model);
           if (error) this.#logger.warn({ model: release.model, error: error.message }, `model '${release.model}': ${error.message}`);
