@@ -14,9 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  isReservedAlias,
   mpError,
-  NAME_PATTERN,
   silentLogger,
   type AliasRecord,
   type AuditEntry,
@@ -27,11 +25,10 @@ import {
   type RoutingSpec,
   type VersionRecord,
 } from '../core/index.js';
-import { fileDigest, type ArtifactPublisher, type ModelEntry, type ModelVersionEntry, type PinnedVersions, type RegistryStore, type ReleasableRepository } from '../repository/index.js';
-import { mergeSamples, percentileMs } from './arm-window.js';
+import { type ArtifactPublisher, type ModelEntry, type ModelVersionEntry, type PinnedVersions, type RegistryStore, type ReleasableRepository } from '../repository/index.js';
+import { mergeSamples } from './arm-window.js';
 import type {
   Actor,
-  ArmSummary,
   ManagementApi,
   ModelSummary,
   PublishRequest,
@@ -42,8 +39,10 @@ import type {
   RoutingView,
   VersionView,
 } from './management-api.js';
+import { importFolderVersions } from './folder-import.js';
 import { ModelRelease } from './model-release.js';
 import { judgeInterval, validateRolloutPolicy } from './rollout-judge.js';
+import { armSummary, canarySpec, checkAlias, checkName, rolloutAudit, rolloutState, routingAudit, ROUTING_ACTIONS, unknownVersion, unknownVersionName } from './release-rules.js';
 import { describeRoutingDiff, routingVersions, singleVersionRouting, stableArm, validateRoutingSpec } from './routing-spec.js';
 import type { RouteDecision, RouteKey, ServingRouter, ShadowOutcome } from './serving-router.js';
 import { parseVersion, VersionRouter } from './version-router.js';
@@ -78,7 +77,6 @@ export interface ReleaseManagerOptions {
   now?: () => number;
 }
 
-const ROUTING_ACTIONS = new Set(['routing.set', 'routing.pin', 'rollback', 'rollout.start', 'rollout.step', 'rollout.succeeded', 'rollout.promote', 'rollout.rolled_back', 'rollout.aborted']);
 const ZERO_ARM = { requests: 0, errors: 0, latencyBuckets: [] as number[] };
 
 export class ReleaseManager implements ManagementApi, ServingRouter {
@@ -137,7 +135,7 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
 
   /** After the repository started: registers folder versions, loads what routing needs, starts following. */
   async start(): Promise<void> {
-    await this.#importFolders();
+    await importFolderVersions(this.#store(), this.#repository, this.#logger, this.#now);
     for (const release of this.#models.values()) {
       const missing = release.pinned(this.#now()).filter((v) => !this.#ready(release.model, v));
       if (missing.length > 0) {
@@ -777,43 +775,6 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     return alias.version;
   }
 
-  /** Registers every version folder of the repository that the store does not know yet. */
-  async #importFolders(): Promise<void> {
-    for (const entry of this.#repository.models()) {
-      const folders = await this.#repository.versionFolders(entry.name);
-      for (const version of folders) {
-        if (await this.#store().getVersion(entry.name, version)) continue;
-        const path = this.#repository.modelFile(entry.name, version);
-        let digest;
-        try {
-          digest = await fileDigest(path);
-        } catch {
-          continue; // a version folder without its model file is the repository's to report
-        }
-        const loaded = entry.versions.find((v) => v.version === version);
-        const record: VersionRecord = {
-          model: entry.name,
-          version,
-          digest: digest.digest,
-          size: digest.size,
-          createdAt: new Date(this.#now()).toISOString(),
-          createdBy: 'modelport',
-          source: 'folder import',
-          runId: '',
-          description: '',
-          tags: {},
-          ...(loaded?.signature ? { signature: loaded.signature } : {}),
-        };
-        try {
-          const inserted = await this.#store().insertVersion(record, { actor: 'modelport', model: entry.name, action: 'version.import', from: '', to: String(version), reason: 'found in the model repository folder', details: { digest: digest.digest } });
-          if (inserted) this.#logger.info({ model: entry.name, version, digest: digest.digest }, `registered model '${entry.name}' version ${version} from the repository folder`);
-        } catch (error) {
-          this.#logger.error({ model: entry.name, version, error: (error as Error).message }, `model '${entry.name}' version ${version} on disk does not match the registry: ${(error as Error).message}`);
-        }
-      }
-    }
-  }
-
   /** Unloads warm versions when their window ends (and anything no longer wanted). */
   #scheduleWarmExpiry(delayMs?: number): void {
     if (this.#closed) return;
@@ -874,68 +835,4 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
 function readyVersion(entry: ModelEntry, version: number): ModelVersionEntry | undefined {
   for (const v of entry.versions) if (v.version === version && v.state === 'READY' && v.scheduler) return v;
   return undefined;
-}
-
-/** The routing of a rollout step: the candidate as "canary" at `weight`, the rest on stable. */
-function canarySpec(base: RoutingSpec, from: number, to: number, weight: number, seed: string): RoutingSpec {
-  const arms = weight >= 100 ? [{ name: 'stable', version: from, weight: 0 }, { name: 'canary', version: to, weight: 100 }] : [{ name: 'canary', version: to, weight }, { name: 'stable', version: from, weight: 100 - weight }];
-  const spec: RoutingSpec = { seed, arms };
-  if (base.sticky) spec.sticky = base.sticky;
-  const rules = (base.rules ?? []).filter((r) => r.arm === 'stable' || r.arm === 'canary');
-  if (rules.length > 0) spec.rules = rules;
-  return spec;
-}
-
-function routingAudit(actor: Actor, model: string, before: RoutingSpec | undefined, after: RoutingSpec, action: string, reason: string): AuditInput {
-  const stableBefore = before ? stableArm(before).version : undefined;
-  const stable = stableArm(after).version;
-  return {
-    actor: actor.name,
-    model,
-    action,
-    from: stableBefore === undefined ? '' : String(stableBefore),
-    to: String(stable),
-    reason,
-    details: { stable, ...(stableBefore !== undefined ? { stableBefore } : {}), spec: after },
-  };
-}
-
-function rolloutAudit(actor: string, rollout: RolloutRecord, action: string, reason: string, spec: RoutingSpec | undefined): AuditInput {
-  const details: Record<string, unknown> = { rollout: rollout.id, step: rollout.step, weight: rollout.policy.steps[rollout.step] };
-  if (spec) {
-    details['spec'] = spec;
-    const stable = spec.arms.reduce((best, arm) => (arm.weight > best.weight ? arm : best), spec.arms[0]!);
-    details['stable'] = stable.version;
-    details['stableBefore'] = rollout.from;
-  }
-  return { actor, model: rollout.model, action, from: String(rollout.from), to: String(rollout.to), reason, details };
-}
-
-function armSummary(arm: string, version: number, weight: number, counts: { requests: number; errors: number; latencyBuckets: number[] } | undefined): ArmSummary {
-  return { arm, version, weight, requests: counts?.requests ?? 0, errors: counts?.errors ?? 0, p99Ms: counts ? percentileMs(counts.latencyBuckets, 0.99) : null };
-}
-
-function rolloutState(rollout: RolloutRecord, action: string): Error {
-  return mpError('MP_ERR_ROLLOUT_STATE', `cannot ${action} the rollout of model '${rollout.model}' to version ${rollout.to}: it is ${rollout.status}`);
-}
-
-function unknownVersion(model: string, version: number): Error {
-  return mpError('MP_ERR_MODEL_VERSION_UNKNOWN', `model '${model}' has no registered version ${version}`);
-}
-
-/** A version string that is neither a number nor an alias: 404, as a version that does not exist. */
-export function unknownVersionName(model: string, name: string): Error {
-  return mpError('MP_ERR_MODEL_VERSION_UNKNOWN', `Request for unknown model: '${model}' has no version or alias '${name}'`);
-}
-
-function checkName(what: string, name: string): void {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
-    throw mpError('MP_ERR_REGISTRY_NAME', `invalid ${what} name ${JSON.stringify(name)}: expected letters, digits, "_", "." and "-", starting with a letter, digit or "_" (at most 128 characters)`);
-  }
-}
-
-function checkAlias(alias: string): void {
-  checkName('alias', alias);
-  if (isReservedAlias(alias)) throw mpError('MP_ERR_REGISTRY_ALIAS_INVALID', `alias '${alias}' is reserved: 'latest' and 'v<number>' name versions themselves`);
-  if (/^[0-9]+$/.test(alias)) throw mpError('MP_ERR_REGISTRY_ALIAS_INVALID', `alias '${alias}' is a number and would read as a version; choose a name such as 'production'`);
 }
