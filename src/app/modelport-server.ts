@@ -8,7 +8,19 @@ import { readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
-import { createLogger, Metrics, PayloadLogger, RotatingFileSink, WebhookSink, type PayloadSink } from '../monitoring/index.js';
+import {
+  createLogger,
+  DriftAlerts,
+  LiveDriftMonitor,
+  Metrics,
+  PayloadLogger,
+  readReferenceProfileSync,
+  RotatingFileSink,
+  WebhookSink,
+  type DriftReference,
+  type PayloadSink,
+} from '../monitoring/index.js';
+import { mpError } from '../core/index.js';
 import { ArtifactPublisher, FolderRepository, openRegistryStore } from '../repository/index.js';
 import { ReleaseManager, type ReleaseEvent } from '../rollout/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
@@ -44,6 +56,7 @@ export class ModelportServer {
   readonly #metricsServer: MetricsServer | undefined;
   readonly #payloadLogger: PayloadLogger | undefined;
   readonly #releases: ReleaseManager | undefined;
+  readonly #drift: { monitor: LiveDriftMonitor; alerts: DriftAlerts } | undefined;
   #addresses: RunningAddresses | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -84,6 +97,7 @@ export class ModelportServer {
       this.#releases = releases;
     }
     this.#payloadLogger = createPayloadLogger(config, this.logger.child({ component: 'payload-log' }));
+    this.#drift = createDriftMonitor(config, this.logger.child({ component: 'drift' }));
     const requestLogger = this.logger.child({ component: 'request' });
     const requestLevel = config.requestLogLevel;
     this.dataPlane = new DataPlane({
@@ -98,6 +112,7 @@ export class ModelportServer {
         : {}),
       ...(this.#payloadLogger ? { payloadLog: this.#payloadLogger } : {}),
       ...(releases ? { releases } : {}),
+      ...(this.#drift ? { drift: this.#drift.monitor } : {}),
     });
     if (metrics) {
       registerTritonMetrics(metrics, this.dataPlane);
@@ -108,6 +123,11 @@ export class ModelportServer {
         );
       }
       if (releases) registerReleaseMetrics(metrics, releases);
+      const drift = this.#drift;
+      if (drift) {
+        drift.monitor.registerMetrics(metrics);
+        metrics.addCollected('modelport_drift_alerts_total', 'Drift alerts and retraining calls by model, action and outcome (suppressed inside the cool-down)', 'counter', () => drift.alerts.samples());
+      }
       this.#metricsServer = createMetricsServer(metrics);
     }
     const httpLogger = this.logger.child({ component: 'http' });
@@ -116,6 +136,7 @@ export class ModelportServer {
       logger: httpLogger,
       bodyLimit: config.httpBodyLimit,
       ...(releases ? { management: releases } : {}),
+      ...(this.#drift ? { drift: this.#drift.monitor } : {}),
       // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
       // inference requests have their own line, at --request-log-level.
       ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
@@ -179,6 +200,8 @@ export class ModelportServer {
     await Promise.all([this.#rest.close(), this.#grpc?.close()]);
     await this.#releases?.close();
     await this.#repository.stop();
+    await this.#drift?.monitor.close();
+    await this.#drift?.alerts.idle();
     await this.#payloadLogger?.close();
     await this.#metricsServer?.close();
     this.logger.info('stopped');
@@ -201,6 +224,36 @@ function createPayloadLogger(config: ServerConfig, logger: Logger): PayloadLogge
       logger.warn({ sink, error: error.message }, 'payload log sink failed; events counted as failed');
     },
   });
+}
+
+/** Live drift windows for the models the configuration names, with alerts and the retraining hook. */
+function createDriftMonitor(config: ServerConfig, logger: Logger): { monitor: LiveDriftMonitor; alerts: DriftAlerts } | undefined {
+  const models = new Map<string, DriftReference>();
+  for (const [model, file] of Object.entries(config.driftProfile)) {
+    try {
+      models.set(model, { profile: readReferenceProfileSync(file) });
+    } catch (error) {
+      throw mpError('MP_ERR_CONFIG_INVALID', `invalid configuration 'driftProfile' for model '${model}': ${(error as Error).message}`);
+    }
+  }
+  for (const [model, rows] of Object.entries(config.driftBaseline)) models.set(model, { baselineRequests: rows });
+  if (models.size === 0) return undefined;
+  const alerts = new DriftAlerts({
+    ...(config.driftAlertWebhook ? { alertWebhook: config.driftAlertWebhook } : {}),
+    ...(config.retrainWebhook ? { retrainWebhook: config.retrainWebhook } : {}),
+    ...(config.retrainCommand ? { retrainCommand: config.retrainCommand } : {}),
+    cooldownMs: config.driftCooldownSecs * 1000,
+    logger,
+  });
+  const monitor = new LiveDriftMonitor({
+    models,
+    windowRows: config.driftWindow,
+    ...(config.driftWindowSecs > 0 ? { windowMs: config.driftWindowSecs * 1000 } : {}),
+    sampleRate: config.driftSampleRate,
+    logger,
+    onReport: (report) => void alerts.handle(report),
+  });
+  return { monitor, alerts };
 }
 
 /** Routing weights, shadow comparisons and rollout progress, read from the release manager at scrape time. */

@@ -33,6 +33,15 @@ interface ServeFlags {
   warmWindowSecs?: string;
   rolloutWebhook?: string;
   maxUploadBytes?: string;
+  driftProfile?: string[];
+  driftBaseline?: string[];
+  driftWindow?: string;
+  driftWindowSecs?: string;
+  driftSampleRate?: string;
+  driftAlertWebhook?: string;
+  retrainCommand?: string;
+  retrainWebhook?: string;
+  driftCooldownSecs?: string;
   config?: string;
 }
 
@@ -65,6 +74,15 @@ export function registerServe(program: Command): void {
     .option('--warm-window-secs <secs>', 'keep a version that stopped serving loaded this long, for instant rollback (default 300)')
     .option('--rollout-webhook <url>', 'POST rollout and rollback events here as JSON')
     .option('--max-upload-bytes <bytes>', 'largest model file an upload may carry (default 2 GiB)')
+    .option('--drift-profile <model=file>', 'watch MODEL for data drift against this reference profile (modelport profile), repeatable', collect)
+    .option('--drift-baseline <model=rows>', 'watch MODEL for drift against its first ROWS live rows ("*" = every other model), repeatable', collect)
+    .option('--drift-window <rows>', 'rows per live drift window (default 500)')
+    .option('--drift-window-secs <secs>', 'also close a drift window after this many seconds (default 0: by count only)')
+    .option('--drift-sample-rate <share>', 'share of requests that feed the drift windows (default 1)')
+    .option('--drift-alert-webhook <url>', 'POST the drift report here when a window drifts')
+    .option('--retrain-command <cmd>', 'run this (sh -c) with the drift report on stdin when a window drifts')
+    .option('--retrain-webhook <url>', 'POST the drift report here to start retraining when a window drifts')
+    .option('--drift-cooldown-secs <secs>', 'at most one alert and retraining call per model in this time (default 3600)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
@@ -97,6 +115,15 @@ export function registerServe(program: Command): void {
             warmWindowSecs: flags.warmWindowSecs,
             rolloutWebhook: flags.rolloutWebhook,
             maxUploadBytes: flags.maxUploadBytes,
+            driftProfile: flags.driftProfile,
+            driftBaseline: flags.driftBaseline,
+            driftWindow: flags.driftWindow,
+            driftWindowSecs: flags.driftWindowSecs,
+            driftSampleRate: flags.driftSampleRate,
+            driftAlertWebhook: flags.driftAlertWebhook,
+            retrainCommand: flags.retrainCommand,
+            retrainWebhook: flags.retrainWebhook,
+            driftCooldownSecs: flags.driftCooldownSecs,
           },
           process.env,
           flags.config,

@@ -59,6 +59,24 @@ export interface ServerConfig {
   rolloutWebhook: string;
   /** Largest model file accepted by an upload, bytes. */
   maxUploadBytes: number;
+  /** Drift reference profile file per model (written by `modelport profile`). */
+  driftProfile: Record<string, string>;
+  /** Build a model's drift reference from its first N live rows instead ("*" = every other model). */
+  driftBaseline: Record<string, number>;
+  /** Rows per live drift window. */
+  driftWindow: number;
+  /** Close a window after this many seconds too, once it holds enough rows (0 = by count only). */
+  driftWindowSecs: number;
+  /** Share of requests whose rows feed the drift windows, in (0, 1]. */
+  driftSampleRate: number;
+  /** URL that receives drift reports when a window drifts ("" = none). */
+  driftAlertWebhook: string;
+  /** Command run (sh -c) with the drift report on stdin when a window drifts ("" = none). */
+  retrainCommand: string;
+  /** URL that receives the drift report to start retraining ("" = none). */
+  retrainWebhook: string;
+  /** At most one alert and retraining call per model in this many seconds. */
+  driftCooldownSecs: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -86,6 +104,15 @@ export const DEFAULTS: ServerConfig = {
   warmWindowSecs: 300,
   rolloutWebhook: '',
   maxUploadBytes: 2 * 1024 * 1024 * 1024,
+  driftProfile: {},
+  driftBaseline: {},
+  driftWindow: 500,
+  driftWindowSecs: 0,
+  driftSampleRate: 1,
+  driftAlertWebhook: '',
+  retrainCommand: '',
+  retrainWebhook: '',
+  driftCooldownSecs: 3600,
   cpuCount: availableParallelism(),
 };
 
@@ -174,6 +201,30 @@ function validate(source: Source): ServerConfig {
   if (s.warmWindowSecs !== undefined) config.warmWindowSecs = num(s.warmWindowSecs, 'warmWindowSecs', 0);
   if (s.rolloutWebhook !== undefined) config.rolloutWebhook = url(s.rolloutWebhook, 'rolloutWebhook');
   if (s.maxUploadBytes !== undefined) config.maxUploadBytes = int(s.maxUploadBytes, 'maxUploadBytes', 1024, Number.MAX_SAFE_INTEGER);
+  if (s.driftProfile !== undefined) config.driftProfile = pairs(s.driftProfile, 'driftProfile', 'MODEL=FILE', (file) => (file ? resolve(file) : undefined));
+  if (s.driftBaseline !== undefined) {
+    config.driftBaseline = pairs(s.driftBaseline, 'driftBaseline', 'MODEL=ROWS with ROWS ≥ 100', (rows) => {
+      const n = Number(rows);
+      return Number.isInteger(n) && n >= 100 ? n : undefined;
+    });
+  }
+  if (s.driftWindow !== undefined) config.driftWindow = int(s.driftWindow, 'driftWindow', 50, 1_000_000);
+  if (s.driftWindowSecs !== undefined) config.driftWindowSecs = num(s.driftWindowSecs, 'driftWindowSecs', 0);
+  if (s.driftSampleRate !== undefined) {
+    config.driftSampleRate = num(s.driftSampleRate, 'driftSampleRate', 0);
+    if (config.driftSampleRate === 0 || config.driftSampleRate > 1) throw invalid('driftSampleRate', s.driftSampleRate, 'a share above 0 and at most 1');
+  }
+  if (s.driftAlertWebhook !== undefined) config.driftAlertWebhook = url(s.driftAlertWebhook, 'driftAlertWebhook');
+  if (s.retrainCommand !== undefined) config.retrainCommand = str(s.retrainCommand, 'retrainCommand');
+  if (s.retrainWebhook !== undefined) config.retrainWebhook = url(s.retrainWebhook, 'retrainWebhook');
+  if (s.driftCooldownSecs !== undefined) config.driftCooldownSecs = num(s.driftCooldownSecs, 'driftCooldownSecs', 0);
+  for (const model of Object.keys(config.driftProfile)) {
+    if (model in config.driftBaseline) throw invalid('driftBaseline', s.driftBaseline, `no model that also has a driftProfile ('${model}' has both)`);
+  }
+  const watchesDrift = Object.keys(config.driftProfile).length + Object.keys(config.driftBaseline).length > 0;
+  if (!watchesDrift && (config.driftAlertWebhook || config.retrainCommand || config.retrainWebhook)) {
+    throw invalid('driftAlertWebhook', config.driftAlertWebhook || config.retrainCommand || config.retrainWebhook, 'a model to watch as well: driftProfile (--drift-profile MODEL=FILE) or driftBaseline (--drift-baseline MODEL=ROWS)');
+  }
   if (config.registry === '') config.registry = `sqlite:${resolve(config.modelRepository, '.modelport', 'registry.db')}`;
   if (config.loadModels.length > 0 && config.modelControlMode !== 'explicit') {
     throw invalid('loadModels', config.loadModels.join(','), "only with modelControlMode 'explicit' (--model-control-mode explicit)");
@@ -236,6 +287,24 @@ function rates(value: unknown, key: string): Record<string, number> {
     const n = typeof rate === 'string' ? Number(rate) : rate;
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 1) throw invalid(key, value, `MODEL=RATE entries with RATE from 0 to 1 (got ${JSON.stringify(rate)} for '${model}')`);
     result[model] = n;
+  }
+  return result;
+}
+
+/** MODEL=VALUE entries (flags, comma lists or an object), each value checked by `parse`. */
+function pairs<T>(value: unknown, key: string, expected: string, parse: (text: string) => T | undefined): Record<string, T> {
+  const entries: Array<[string, unknown]> =
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.entries(value)
+      : list(value, key).map((entry) => {
+          const eq = entry.indexOf('=');
+          return eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [entry, ''];
+        });
+  const result: Record<string, T> = {};
+  for (const [model, raw] of entries) {
+    const parsed = parse(String(raw));
+    if (parsed === undefined) throw invalid(key, value, `${expected} entries (got ${JSON.stringify(raw)} for '${model}')`);
+    result[model] = parsed;
   }
   return result;
 }

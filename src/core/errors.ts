@@ -63,6 +63,8 @@ export const ERROR_CODES = {
   MP_ERR_UPLOAD_DIGEST: 'INVALID_ARG',
   MP_ERR_UPLOAD_INVALID_MODEL: 'INVALID_ARG',
   MP_ERR_VERSION_LOAD_FAILED: 'FAILED_PRECONDITION',
+  // monitoring
+  MP_ERR_DRIFT_NOT_WATCHED: 'NOT_FOUND',
   // configuration of the server itself
   MP_ERR_CONFIG_INVALID: 'INVALID_ARG',
   // anything not foreseen

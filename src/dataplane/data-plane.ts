@@ -64,6 +64,8 @@ export interface DataPlaneOptions {
    * every request's outcome. Without it: the named version, else the highest READY one.
    */
   releases?: ServingRouter;
+  /** Live drift windows: rows captured before inference (inputs may move to a worker), kept on success. */
+  drift?: { capture(model: string, version: string, inputs: readonly Tensor[]): { commit(outputs?: readonly Tensor[]): void } | undefined };
 }
 
 /** The arm of a request when no release routing is configured. */
@@ -96,6 +98,7 @@ export class DataPlane implements DataPlaneApi {
   readonly #requestLog: ((entry: RequestLogEntry) => void) | undefined;
   readonly #payloadLog: DataPlaneOptions['payloadLog'];
   readonly #releases: ServingRouter | undefined;
+  readonly #drift: DataPlaneOptions['drift'];
   #accepting = false;
 
   constructor(options: DataPlaneOptions) {
@@ -106,6 +109,7 @@ export class DataPlane implements DataPlaneApi {
     this.#requestLog = options.requestLog;
     this.#payloadLog = options.payloadLog;
     this.#releases = options.releases;
+    this.#drift = options.drift;
     this.#metadata = { name: options.serverName ?? 'modelport', version: options.serverVersion, extensions: EXTENSIONS };
   }
 
@@ -265,6 +269,7 @@ export class DataPlane implements DataPlaneApi {
     const loggedInputs = this.#payloadLog?.sample(entry.name) ? request.inputs.map(copyTensor) : undefined;
     try {
       const validated = validateRequest(request, served.config);
+      const driftCapture = this.#drift?.capture(entry.name, String(version), validated.inputs);
       const parameters = request.parameters;
       const timeoutUs = parameters ? numberParameter(parameters, 'timeout') : undefined;
       const priority = context.priority ?? priorityLevel(parameters ? numberParameter(parameters, 'priority') : undefined, served.config);
@@ -285,6 +290,7 @@ export class DataPlane implements DataPlaneApi {
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
       this.#releases?.observe(entry.name, arm, true, elapsed / 1e6);
+      driftCapture?.commit(result.outputs);
       if (mirror) this.#compareMirror(entry.name, decision.shadow!.version, mirror, result.outputs, elapsed / 1e6);
       this.#observe(
         context,

@@ -42,7 +42,7 @@ import type {
 import { importFolderVersions } from './folder-import.js';
 import { ModelRelease } from './model-release.js';
 import { judgeInterval, validateRolloutPolicy } from './rollout-judge.js';
-import { armSummary, canarySpec, checkAlias, checkName, rolloutAudit, rolloutState, routingAudit, ROUTING_ACTIONS, unknownVersion, unknownVersionName } from './release-rules.js';
+import { armSummary, canarySpec, checkAlias, checkName, rolloutAudit, rolloutState, routingAudit, ROUTING_ACTIONS, servingVersion, unknownVersion, unknownVersionName } from './release-rules.js';
 import { describeRoutingDiff, routingVersions, singleVersionRouting, stableArm, validateRoutingSpec } from './routing-spec.js';
 import type { RouteDecision, RouteKey, ServingRouter, ShadowOutcome } from './serving-router.js';
 import { parseVersion, VersionRouter } from './version-router.js';
@@ -654,13 +654,15 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     checkName('model', model);
     return this.#serialize(model, async () => {
       const current = await this.#store().getRouting(model);
-      const currentStable = current ? stableArm(current.spec).version : undefined;
+      const currentStable = current ? servingVersion(current.spec) : undefined;
       const active = await this.#store().activeRollout(model);
       let target: number;
       if (request.to !== undefined) target = await this.#resolveVersion(model, request.to);
       else if (request.at !== undefined) target = await this.#stableAt(model, request.at);
-      // In the middle of a rollout, "back" is the version it started from.
+      // In the middle of a rollout, "back" is the version it started from; in a split set by
+      // hand, the stable arm.
       else if (active) target = active.from;
+      else if (current && current.spec.arms.length > 1) target = stableArm(current.spec).version;
       else target = await this.#previousStable(model, currentStable);
       if (!(await this.#store().getVersion(model, target))) throw unknownVersion(model, target);
       const reason = request.reason ?? `rollback to version ${target}`;
@@ -694,7 +696,7 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
       const before = entry.details?.['stableBefore'];
       if (typeof before === 'number' && before !== current) return before;
     }
-    throw mpError('MP_ERR_ROLLOUT_INVALID', `model '${model}' has no earlier stable version to roll back to; name one with --to`);
+    throw mpError('MP_ERR_ROLLOUT_INVALID', `model '${model}' has no earlier stable version to roll back to; name the version to roll back to`);
   }
 
   async audit(query: { model?: string; limit?: number; until?: string }): Promise<AuditEntry[]> {

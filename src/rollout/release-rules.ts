@@ -21,9 +21,16 @@ export function canarySpec(base: RoutingSpec, from: number, to: number, weight: 
   return spec;
 }
 
+/** The version that takes most of the traffic (the stable arm on a tie): what "serves" means in the audit log. */
+export function servingVersion(spec: RoutingSpec): number {
+  let best = stableArm(spec);
+  for (const arm of spec.arms) if (arm.weight > best.weight) best = arm;
+  return best.version;
+}
+
 export function routingAudit(actor: Actor, model: string, before: RoutingSpec | undefined, after: RoutingSpec, action: string, reason: string): AuditInput {
-  const stableBefore = before ? stableArm(before).version : undefined;
-  const stable = stableArm(after).version;
+  const stableBefore = before ? servingVersion(before) : undefined;
+  const stable = servingVersion(after);
   return {
     actor: actor.name,
     model,
@@ -39,8 +46,7 @@ export function rolloutAudit(actor: string, rollout: RolloutRecord, action: stri
   const details: Record<string, unknown> = { rollout: rollout.id, step: rollout.step, weight: rollout.policy.steps[rollout.step] };
   if (spec) {
     details['spec'] = spec;
-    const stable = spec.arms.reduce((best, arm) => (arm.weight > best.weight ? arm : best), spec.arms[0]!);
-    details['stable'] = stable.version;
+    details['stable'] = servingVersion(spec);
     details['stableBefore'] = rollout.from;
   }
   return { actor, model: rollout.model, action, from: String(rollout.from), to: String(rollout.to), reason, details };

@@ -182,9 +182,10 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       }
       const digest = headerDigest ?? query.digest;
       const tags = parseTags(query.tags);
+      const body = detachedBody(raw);
       const publish: PublishRequest = {
         model: request.params.model,
-        body: detachedBody(raw),
+        body,
         ...(digest !== undefined ? { digest } : {}),
         ...(query.alias !== undefined ? { alias: query.alias } : {}),
         ...(query.description !== undefined ? { description: query.description } : {}),
@@ -192,7 +193,13 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
         ...(query.run_id !== undefined ? { runId: query.run_id } : {}),
         ...(tags !== undefined ? { tags } : {}),
       };
-      reply.code(201).send(await management.publish(publish, actor(request)));
+      try {
+        reply.code(201).send(await management.publish(publish, actor(request)));
+      } finally {
+        // Refused before reading (a bad name, alias or digest): the rest of the body must still
+        // be read and dropped, or the keep-alive connection would hang on it.
+        if (!body.destroyed) body.destroy();
+      }
     });
   });
 

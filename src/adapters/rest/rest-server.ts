@@ -22,6 +22,7 @@ import { decompressBody } from './decompress-body.js';
 import { errorBody, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { createInferFastPath } from './infer-fast-path.js';
+import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
 import { registerV2Routes } from './v2-routes.js';
 
@@ -53,6 +54,8 @@ export interface RestServerOptions {
   keepAliveTimeoutMs?: number;
   /** When given, the management API is served under /v1/ with its OpenAPI document at /docs. */
   management?: ManagementApi;
+  /** When given, the drift report is served at /v1/drift and /v1/models/{model}/drift. */
+  drift?: DriftStatusSource;
 }
 
 export interface RestAddress {
@@ -148,6 +151,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
 
   registerV2Routes(app, { dataPlane: options.dataPlane, responseCompression: options.responseCompression ?? true });
   if (options.management) registerManagementRoutes(app, options.management, { version: options.dataPlane.serverMetadata().version });
+  if (options.drift) registerDriftRoutes(app, options.drift);
 
   return {
     fastify: app,
