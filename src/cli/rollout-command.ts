@@ -18,6 +18,7 @@ interface StartFlags extends ClientFlags {
   maxP99Ms?: number;
   maxLatencyRatio?: number;
   minRequests?: number;
+  maxOutputDrift?: number;
 }
 
 interface ReasonFlags extends ClientFlags {
@@ -50,7 +51,8 @@ export function registerRollout(program: Command): void {
       .option('--max-error-rate <rate>', 'largest share of failed canary requests per step (0.01 = 1%)', parseRate)
       .option('--max-p99-ms <ms>', 'largest canary p99 latency', parsePositiveNumber)
       .option('--max-latency-ratio <ratio>', 'largest canary p99 relative to the stable arm', parsePositiveNumber)
-      .option('--min-requests <n>', 'fewest canary requests a step needs to pass', parsePositiveCount),
+      .option('--min-requests <n>', 'fewest canary requests a step needs to pass', parsePositiveCount)
+      .option('--max-output-drift <distance>', "largest Jensen–Shannon distance between the canary's and the stable arm's outputs (0.1 = drift alert)", parseRate),
   ).action(async (model: string, flags: StartFlags) => {
     try {
       const body = {
@@ -61,6 +63,7 @@ export function registerRollout(program: Command): void {
         ...(flags.maxP99Ms !== undefined ? { max_p99_ms: flags.maxP99Ms } : {}),
         ...(flags.maxLatencyRatio !== undefined ? { max_latency_ratio: flags.maxLatencyRatio } : {}),
         ...(flags.minRequests !== undefined ? { min_requests: flags.minRequests } : {}),
+        ...(flags.maxOutputDrift !== undefined ? { max_output_drift: flags.maxOutputDrift } : {}),
       };
       const view = await new ManagementClient(flags).post<RolloutView>(modelPath(model, 'rollout'), body);
       if (flags.json) return printJson(view);
@@ -128,6 +131,7 @@ export function describeRollout(view: RolloutView): string[] {
     ...(policy.maxP99Ms !== undefined ? [`p99 ≤ ${policy.maxP99Ms}ms`] : []),
     `p99 ≤ ${policy.maxLatencyRatio}× stable`,
     `≥ ${policy.minRequests} requests per step`,
+    ...(policy.maxOutputDrift !== undefined ? [`output drift ≤ ${policy.maxOutputDrift} (Jensen–Shannon)`] : []),
   ];
   const steps = `step ${view.step + 1} of ${policy.steps.length} (${policy.steps.join(', ')}%)`;
   const lines = [

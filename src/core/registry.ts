@@ -86,6 +86,11 @@ export interface RolloutPolicy {
   maxLatencyRatio: number;
   /** Fewest canary requests an interval needs before it can pass. */
   minRequests: number;
+  /**
+   * Largest Jensen–Shannon distance between the canary's and the stable arm's distribution of any
+   * output element in a step (0.1 is the drift alert threshold); unset = outputs are not compared.
+   */
+  maxOutputDrift?: number;
 }
 
 export interface RolloutRecord {

@@ -289,7 +289,7 @@ export class DataPlane implements DataPlaneApi {
       const result = await served.scheduler!.enqueue(scheduled);
       const elapsed = Number(process.hrtime.bigint() - started);
       this.#statistics.recordSuccess(entry.name, version, elapsed, validated.batchSize, result.timing);
-      this.#releases?.observe(entry.name, arm, true, elapsed / 1e6);
+      this.#releases?.observe(entry.name, arm, true, elapsed / 1e6, result.outputs);
       driftCapture?.commit(result.outputs);
       if (mirror) this.#compareMirror(entry.name, decision.shadow!.version, mirror, result.outputs, elapsed / 1e6);
       this.#observe(

@@ -18,6 +18,7 @@ export {
   DEFAULT_THRESHOLDS,
   detectDrift,
   DriftAlerts,
+  jensenShannonDistance,
   LiveDriftMonitor,
   readReferenceProfile,
   readReferenceProfileSync,

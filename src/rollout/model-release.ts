@@ -4,9 +4,10 @@
  * and the per-arm and shadow counts the rollout analysis and the routing view read. The release
  * manager owns one per model and replaces fields as the registry changes.
  */
-import type { RolloutRecord, RoutingRecord } from '../core/index.js';
+import type { RolloutRecord, RoutingRecord, Tensor } from '../core/index.js';
 import { ArmCounters } from './arm-window.js';
 import type { ShadowSummary } from './management-api.js';
+import { ArmOutputSample } from './output-drift.js';
 import { routingVersions } from './routing-spec.js';
 import type { ShadowOutcome } from './serving-router.js';
 import { TrafficSplit } from './traffic-split.js';
@@ -26,6 +27,8 @@ export class ModelRelease {
   readonly totals = new ArmCounters();
   /** Requests per arm in the rollout's current step; `stepKey` says which. */
   step = new ArmCounters();
+  /** Outputs per arm in the current step, kept only when the rollout compares them. */
+  stepOutputs = new Map<string, ArmOutputSample>();
   stepKey = '';
   shadow: ShadowSummary | undefined;
   lastAnalysis: { at: string; verdict: string; reason: string; figures: Record<string, number | null> } | undefined;
@@ -51,6 +54,7 @@ export class ModelRelease {
     if (key !== this.stepKey) {
       this.stepKey = key;
       this.step = new ArmCounters();
+      this.stepOutputs = new Map();
     }
   }
 
@@ -73,9 +77,16 @@ export class ModelRelease {
     return next;
   }
 
-  observe(arm: string, ok: boolean, latencyMs: number): void {
+  observe(arm: string, ok: boolean, latencyMs: number, outputs?: readonly Tensor[]): void {
     this.totals.record(arm, ok, latencyMs);
-    if (this.rollout?.status === 'running') this.step.record(arm, ok, latencyMs);
+    const rollout = this.rollout;
+    if (rollout?.status !== 'running') return;
+    this.step.record(arm, ok, latencyMs);
+    if (outputs && rollout.policy.maxOutputDrift !== undefined && (arm === 'stable' || arm === 'canary')) {
+      let sample = this.stepOutputs.get(arm);
+      if (!sample) this.stepOutputs.set(arm, (sample = new ArmOutputSample()));
+      sample.record(outputs);
+    }
   }
 
   observeShadow(version: number, outcome: ShadowOutcome, latencyDeltaMs: number): void {

@@ -203,3 +203,47 @@ describe('ReleaseManager', () => {
     assert.ok(canary > 50 && canary < 150, `about 10% canary, got ${canary / 10}%`);
   });
 });
+
+describe('ReleaseManager output comparison', () => {
+  beforeEach(async () => {
+    root = mkdtempSync(join(tmpdir(), 'mp-releases-'));
+    clock = Date.parse('2026-11-29T10:00:00Z');
+    writeVersion(1);
+    await boot();
+  });
+  afterEach(async () => {
+    await shutdown();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const outputs = (shift: number, seed: number) => {
+    let state = seed;
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    return [{ name: 'y', datatype: 'FP32' as const, shape: [1, 2], data: Float32Array.from([random() + shift, random()]) }];
+  };
+
+  test('a canary whose outputs differ from the stable arm is rolled back; equal outputs pass', async () => {
+    await manager.publish({ model: 'm', body: upload() }, actor);
+    await manager.startRollout({ model: 'm', to: 2, policy: { steps: [50, 100], intervalMs: 1000, minRequests: 10, maxOutputDrift: 0.1 } }, actor);
+    for (let i = 0; i < 200; i++) {
+      manager.observe('m', 'stable', true, 2, outputs(0, i + 1));
+      manager.observe('m', 'canary', true, 2, outputs(0, i + 7919));
+    }
+    clock += 1001;
+    await manager.tick();
+    const passed = (await manager.rollout('m'))!;
+    assert.equal(passed.step, 1, passed.reason);
+    assert.match(passed.reason, /output drift/);
+    await manager.abortRollout('m', actor);
+
+    await manager.startRollout({ model: 'm', to: 2, policy: { steps: [50, 100], intervalMs: 1000, minRequests: 10, maxOutputDrift: 0.1 } }, actor);
+    for (let i = 0; i < 200; i++) {
+      manager.observe('m', 'stable', true, 2, outputs(0, i + 1));
+      manager.observe('m', 'canary', true, 2, outputs(0.5, i + 7919));
+    }
+    await manager.tick();
+    const rolled = (await manager.rollout('m'))!;
+    assert.equal(rolled.status, 'rolled_back');
+    assert.match(rolled.reason, /Jensen–Shannon distance .* on y\[0\]/);
+  });
+});

@@ -23,6 +23,7 @@ import {
   type RolloutRecord,
   type RoutingRecord,
   type RoutingSpec,
+  type Tensor,
   type VersionRecord,
 } from '../core/index.js';
 import { type ArtifactPublisher, type ModelEntry, type ModelVersionEntry, type PinnedVersions, type RegistryStore, type ReleasableRepository } from '../repository/index.js';
@@ -41,7 +42,8 @@ import type {
 } from './management-api.js';
 import { importFolderVersions } from './folder-import.js';
 import { ModelRelease } from './model-release.js';
-import { judgeInterval, validateRolloutPolicy } from './rollout-judge.js';
+import { judgeInterval, validateRolloutPolicy, type Judgement } from './rollout-judge.js';
+import { compareOutputs, MIN_OUTPUT_ROWS } from './output-drift.js';
 import { armSummary, canarySpec, checkAlias, checkName, rolloutAudit, rolloutState, routingAudit, ROUTING_ACTIONS, servingVersion, unknownVersion, unknownVersionName } from './release-rules.js';
 import { describeRoutingDiff, routingVersions, singleVersionRouting, stableArm, validateRoutingSpec } from './routing-spec.js';
 import type { RouteDecision, RouteKey, ServingRouter, ShadowOutcome } from './serving-router.js';
@@ -207,8 +209,8 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     return this.#models.get(entry.name)?.aliases.get(name);
   }
 
-  observe(model: string, arm: string, ok: boolean, latencyMs: number): void {
-    this.#models.get(model)?.observe(arm, ok, latencyMs);
+  observe(model: string, arm: string, ok: boolean, latencyMs: number, outputs?: readonly Tensor[]): void {
+    this.#models.get(model)?.observe(arm, ok, latencyMs, outputs);
   }
 
   observeShadow(model: string, version: number, outcome: ShadowOutcome, latencyDeltaMs: number): void {
@@ -607,7 +609,7 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     const canary = merged.get('canary') ?? ZERO_ARM;
     const stable = merged.get('stable') ?? ZERO_ARM;
     const elapsed = this.#now() - Date.parse(rollout.stepStartedAt) >= rollout.policy.intervalMs;
-    const judged = judgeInterval({ policy: rollout.policy, canary, stable, intervalElapsed: elapsed });
+    const judged = withOutputDrift(judgeInterval({ policy: rollout.policy, canary, stable, intervalElapsed: elapsed }), rollout, release);
     release.lastAnalysis = {
       at: new Date(this.#now()).toISOString(),
       verdict: judged.verdict,
@@ -832,6 +834,26 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
     });
     return run;
   }
+}
+
+/**
+ * The output comparison on top of the counts' verdict: outputs that differ beyond the policy's
+ * limit are a breach; a step cannot pass before both arms have enough output rows to compare.
+ */
+function withOutputDrift(judged: Judgement, rollout: RolloutRecord, release: ModelRelease): Judgement {
+  const limit = rollout.policy.maxOutputDrift;
+  // At 100% the stable arm gets no traffic to compare with; the earlier steps compared them.
+  if (limit === undefined || judged.verdict === 'breach' || rollout.policy.steps[rollout.step]! >= 100) return judged;
+  const stable = release.stepOutputs.get('stable');
+  const canary = release.stepOutputs.get('canary');
+  const drift = stable && canary ? compareOutputs(stable, canary) : undefined;
+  if (drift && drift.distance > limit) {
+    return { ...judged, verdict: 'breach', reason: `canary outputs differ from the stable arm's: Jensen–Shannon distance ${drift.distance.toFixed(3)} on ${drift.column} exceeds ${limit}` };
+  }
+  if (judged.verdict === 'pass' && !drift) {
+    return { ...judged, verdict: 'wait', reason: `fewer than ${MIN_OUTPUT_ROWS} output rows per arm in this process to compare outputs` };
+  }
+  return drift ? { ...judged, reason: `${judged.reason}; output drift ${drift.distance.toFixed(3)} (${drift.column}) within ${limit}` } : judged;
 }
 
 function readyVersion(entry: ModelEntry, version: number): ModelVersionEntry | undefined {

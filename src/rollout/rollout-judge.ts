@@ -72,7 +72,7 @@ export function defaultRolloutPolicy(): RolloutPolicy {
   return { steps: [10, 25, 50, 100], intervalMs: 30_000, maxErrorRate: 0.01, maxLatencyRatio: 2, minRequests: 50 };
 }
 
-const POLICY_KEYS = ['steps', 'intervalMs', 'maxErrorRate', 'maxP99Ms', 'maxLatencyRatio', 'minRequests'] as const;
+const POLICY_KEYS = ['steps', 'intervalMs', 'maxErrorRate', 'maxP99Ms', 'maxLatencyRatio', 'minRequests', 'maxOutputDrift'] as const;
 /** Past the last bucket bound the histograms cannot tell latencies apart, so no limit can be checked there. */
 const MAX_P99_LIMIT_MS = LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1];
 
@@ -125,6 +125,13 @@ export function validateRolloutPolicy(input: Partial<RolloutPolicy>): RolloutPol
       throw invalid(`maxP99Ms must be a number of milliseconds above 0 and at most ${MAX_P99_LIMIT_MS} (where the latency buckets end), got ${show(maxP99Ms)}`);
     }
     policy.maxP99Ms = maxP99Ms;
+  }
+  const maxOutputDrift = given.maxOutputDrift;
+  if (maxOutputDrift !== undefined && maxOutputDrift !== null) {
+    if (!isFiniteNumber(maxOutputDrift) || maxOutputDrift <= 0 || maxOutputDrift > 1) {
+      throw invalid(`maxOutputDrift must be a Jensen–Shannon distance above 0 and at most 1 (0.1 is the drift alert threshold), got ${show(maxOutputDrift)}`);
+    }
+    policy.maxOutputDrift = maxOutputDrift;
   }
   return policy;
 }

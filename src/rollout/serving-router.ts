@@ -3,6 +3,7 @@
  * whether it is mirrored to a shadow, and the outcome of each request fed back for the rollout
  * analysis. The data plane calls it on every inference, so implementations answer from memory.
  */
+import type { Tensor } from '../core/index.js';
 import type { ModelEntry, ModelVersionEntry } from '../repository/index.js';
 
 /** Where a request's sticky key and match rules look: its headers (or metadata) and parameters. */
@@ -26,8 +27,8 @@ export interface ServingRouter {
   route(entry: ModelEntry, version: string | undefined, key: RouteKey): RouteDecision;
   /** The version an alias (or `latest`: the highest READY) names, if any; for metadata routes. */
   alias(entry: ModelEntry, name: string): number | undefined;
-  /** One finished request on an arm (ok = answered without error). */
-  observe(model: string, arm: string, ok: boolean, latencyMs: number): void;
+  /** One finished request on an arm (ok = answered without error), with its outputs when it succeeded. */
+  observe(model: string, arm: string, ok: boolean, latencyMs: number, outputs?: readonly Tensor[]): void;
   /** One mirrored request: how the shadow's answer compared, and shadow minus live latency. */
   observeShadow(model: string, version: number, outcome: ShadowOutcome, latencyDeltaMs: number): void;
 }

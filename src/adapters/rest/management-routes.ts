@@ -387,6 +387,7 @@ function rolloutPolicy(options: RolloutOptions): Partial<RolloutPolicy> | undefi
   if (options.max_p99_ms !== undefined) policy.maxP99Ms = options.max_p99_ms;
   if (options.max_latency_ratio !== undefined) policy.maxLatencyRatio = options.max_latency_ratio;
   if (options.min_requests !== undefined) policy.minRequests = options.min_requests;
+  if (options.max_output_drift !== undefined) policy.maxOutputDrift = options.max_output_drift;
   return Object.keys(policy).length > 0 ? policy : undefined;
 }
 

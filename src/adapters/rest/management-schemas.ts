@@ -137,6 +137,7 @@ const RolloutPolicy = named('RolloutPolicy', Type.Object({
   maxP99Ms: Type.Optional(Type.Number()),
   maxLatencyRatio: Type.Number(),
   minRequests: Type.Integer(),
+  maxOutputDrift: Type.Optional(Type.Number()),
 }));
 
 const RolloutView = named('RolloutView', Type.Object({
@@ -224,6 +225,7 @@ export const RolloutStartBody = Type.Object(
     max_p99_ms: Type.Optional(Type.Number({ minimum: 0 })),
     max_latency_ratio: Type.Optional(Type.Number({ minimum: 0 })),
     min_requests: Type.Optional(Type.Integer({ minimum: 1 })),
+    max_output_drift: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: "Largest Jensen–Shannon distance between the canary's and the stable arm's outputs (0.1 = the drift alert threshold)" })),
   },
   { additionalProperties: false },
 );

@@ -2,6 +2,7 @@
  * Drift detection: reference profiles of a version's inputs and outputs, window tests against
  * them, the live monitor over served requests and the alerts and retraining hook it feeds.
  */
+export { chiSquared, jensenShannonDistance, ksTwoSample, populationStabilityIndex } from './statistics.js';
 export { buildProfile, profileFeature, type FeatureProfile, type ProfileOptions, type ReferenceProfile } from './reference-profile.js';
 export { DEFAULT_THRESHOLDS, detectDrift, type DriftReport, type DriftThresholds, type FeatureDrift } from './drift-detector.js';
 export { evaluateWindow, evaluateWindowNow, type WindowData } from './window-evaluation.js';
