@@ -46,6 +46,12 @@ const homes = {
   kysely: 'src/repository/store/',
   pino: '(src/monitoring/|src/app/|src/cli/)',
   commander: 'src/cli/',
+  'cli-progress': 'src/cli/',
+  'csv-parse': 'src/jobs/formats/',
+  'csv-stringify': 'src/jobs/formats/',
+  hyparquet: 'src/jobs/formats/',
+  'hyparquet-writer': 'src/jobs/formats/',
+  'pg-boss': 'src/jobs/queue/',
 };
 const homeRules = Object.entries(homes).map(([pkg, home]) => ({
   name: `home-${pkg.replace(/[@/]/g, '')}`,

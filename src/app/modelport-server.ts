@@ -5,6 +5,7 @@
  * answered, then models are unloaded.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServerConfig } from '../config/index.js';
 import type { Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
@@ -21,7 +22,8 @@ import {
   type PayloadSink,
 } from '../monitoring/index.js';
 import { mpError } from '../core/index.js';
-import { ArtifactPublisher, FolderRepository, openRegistryStore } from '../repository/index.js';
+import { ArtifactPublisher, fileDigest, FolderRepository, openRegistryStore } from '../repository/index.js';
+import { JobManager } from '../jobs/index.js';
 import { ReleaseManager, type ReleaseEvent } from '../rollout/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
@@ -57,6 +59,7 @@ export class ModelportServer {
   readonly #payloadLogger: PayloadLogger | undefined;
   readonly #releases: ReleaseManager | undefined;
   readonly #drift: { monitor: LiveDriftMonitor; alerts: DriftAlerts } | undefined;
+  readonly #jobs: JobManager | undefined;
   #addresses: RunningAddresses | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -130,6 +133,21 @@ export class ModelportServer {
       }
       this.#metricsServer = createMetricsServer(metrics);
     }
+    if (config.dataRoot) {
+      const dataPlane = this.dataPlane;
+      this.#jobs = new JobManager({
+        dataRoot: config.dataRoot,
+        dataPlane,
+        logger: this.logger.child({ component: 'jobs' }),
+        maxUploadBytes: config.maxUploadBytes,
+        // The model file's digest goes into each job's manifest, so a job resumed after a restart
+        // refuses to continue on a model file that changed meanwhile.
+        digest: (model, version) => {
+          const file = join(config.modelRepository, model, version, dataPlane.modelConfig(model, version).default_model_filename || runtime.defaultModelFilename);
+          return fileDigest(file).then((d) => d.digest, () => undefined);
+        },
+      });
+    }
     const httpLogger = this.logger.child({ component: 'http' });
     this.#rest = createRestServer({
       dataPlane: this.dataPlane,
@@ -137,6 +155,7 @@ export class ModelportServer {
       bodyLimit: config.httpBodyLimit,
       ...(releases ? { management: releases } : {}),
       ...(this.#drift ? { drift: this.#drift.monitor } : {}),
+      ...(this.#jobs ? { jobs: this.#jobs } : {}),
       // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
       // inference requests have their own line, at --request-log-level.
       ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
@@ -163,6 +182,8 @@ export class ModelportServer {
     logger.info({ repository: config.modelRepository, mode: config.modelControlMode }, 'loading models');
     await this.#repository.start();
     await this.#releases?.start();
+    // After the models: jobs left unfinished by the last run resume on them.
+    await this.#jobs?.start();
     for (const model of this.#repository.models()) {
       if (model.versions.length === 0) {
         logger.warn({ model: model.name, state: model.state, reason: model.reason }, 'model not served');
@@ -198,6 +219,8 @@ export class ModelportServer {
     this.logger.info('stopping: finishing requests in flight');
     this.dataPlane.setAccepting(false);
     await Promise.all([this.#rest.close(), this.#grpc?.close()]);
+    // Running jobs stop between batches and stay recorded as running, to resume at the next start.
+    await this.#jobs?.close();
     await this.#releases?.close();
     await this.#repository.stop();
     await this.#drift?.monitor.close();

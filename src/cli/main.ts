@@ -1,7 +1,8 @@
 /**
  * The `modelport` command. Subcommands: serve (run the server), models (list a server's models),
- * infer (send one request for a quick check), profile and drift (reference profiles and drift
- * reports from JSONL files such as payload logs), and the management API's: push (upload a
+ * infer (send one request for a quick check), batch (offline inference over a JSONL, CSV or
+ * Parquet file, resumable), profile and drift (reference profiles and drift reports from JSONL
+ * files such as payload logs), and the management API's: push (upload a
  * version), versions, alias, route (traffic splits and shadows), rollout (progressive rollouts),
  * rollback and audit. Exit codes: 0 success, 1 the operation failed (server error, unreachable
  * server, start-up failure), 2 the command line itself was wrong.
@@ -9,6 +10,8 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../app/index.js';
 import { registerAudit } from './audit-command.js';
+import { registerBatch } from './batch-command.js';
+import { registerBatchSubmit } from './batch-submit-command.js';
 import { registerDrift } from './drift-command.js';
 import { registerInfer } from './infer-command.js';
 import { registerModels } from './models-command.js';
@@ -16,6 +19,7 @@ import { registerRollout } from './rollout-command.js';
 import { registerRoute } from './route-command.js';
 import { registerServe } from './serve-command.js';
 import { registerVersions } from './versions-command.js';
+import { registerWorker } from './worker-command.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 
 const program = new Command('modelport')
@@ -27,6 +31,9 @@ const program = new Command('modelport')
 registerServe(program);
 registerModels(program);
 registerInfer(program);
+registerBatch(program);
+registerBatchSubmit(program);
+registerWorker(program);
 registerDrift(program);
 registerVersions(program);
 registerRoute(program);

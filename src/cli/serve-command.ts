@@ -42,6 +42,7 @@ interface ServeFlags {
   retrainCommand?: string;
   retrainWebhook?: string;
   driftCooldownSecs?: string;
+  dataRoot?: string;
   config?: string;
 }
 
@@ -83,6 +84,7 @@ export function registerServe(program: Command): void {
     .option('--retrain-command <cmd>', 'run this (sh -c) with the drift report on stdin when a window drifts')
     .option('--retrain-webhook <url>', 'POST the drift report here to start retraining when a window drifts')
     .option('--drift-cooldown-secs <secs>', 'at most one alert and retraining call per model in this time (default 3600)')
+    .option('--data-root <dir>', 'serve batch jobs (/v1/jobs) over files in this folder (default: jobs API off)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
@@ -124,6 +126,7 @@ export function registerServe(program: Command): void {
             retrainCommand: flags.retrainCommand,
             retrainWebhook: flags.retrainWebhook,
             driftCooldownSecs: flags.driftCooldownSecs,
+            dataRoot: flags.dataRoot,
           },
           process.env,
           flags.config,

@@ -77,6 +77,8 @@ export interface ServerConfig {
   retrainWebhook: string;
   /** At most one alert and retraining call per model in this many seconds. */
   driftCooldownSecs: number;
+  /** Folder batch jobs read and write, and the jobs API (/v1/jobs) on ("" = jobs API off). */
+  dataRoot: string;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -113,6 +115,7 @@ export const DEFAULTS: ServerConfig = {
   retrainCommand: '',
   retrainWebhook: '',
   driftCooldownSecs: 3600,
+  dataRoot: '',
   cpuCount: availableParallelism(),
 };
 
@@ -218,6 +221,7 @@ function validate(source: Source): ServerConfig {
   if (s.retrainCommand !== undefined) config.retrainCommand = str(s.retrainCommand, 'retrainCommand');
   if (s.retrainWebhook !== undefined) config.retrainWebhook = url(s.retrainWebhook, 'retrainWebhook');
   if (s.driftCooldownSecs !== undefined) config.driftCooldownSecs = num(s.driftCooldownSecs, 'driftCooldownSecs', 0);
+  if (s.dataRoot !== undefined) config.dataRoot = resolve(str(s.dataRoot, 'dataRoot'));
   for (const model of Object.keys(config.driftProfile)) {
     if (model in config.driftBaseline) throw invalid('driftBaseline', s.driftBaseline, `no model that also has a driftProfile ('${model}' has both)`);
   }

@@ -23,6 +23,7 @@ import { errorBody, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { createInferFastPath } from './infer-fast-path.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
+import { registerJobRoutes, type JobsApi } from './job-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
 import { registerV2Routes } from './v2-routes.js';
 
@@ -56,6 +57,8 @@ export interface RestServerOptions {
   management?: ManagementApi;
   /** When given, the drift report is served at /v1/drift and /v1/models/{model}/drift. */
   drift?: DriftStatusSource;
+  /** When given, batch jobs are served at /v1/jobs. */
+  jobs?: JobsApi;
 }
 
 export interface RestAddress {
@@ -152,6 +155,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
   registerV2Routes(app, { dataPlane: options.dataPlane, responseCompression: options.responseCompression ?? true });
   if (options.management) registerManagementRoutes(app, options.management, { version: options.dataPlane.serverMetadata().version });
   if (options.drift) registerDriftRoutes(app, options.drift);
+  if (options.jobs) registerJobRoutes(app, options.jobs);
 
   return {
     fastify: app,

@@ -1,0 +1,55 @@
+/**
+ * A Parquet file as hyparquet's AsyncBuffer: each slice is one positioned read on an open file
+ * handle, so the reader fetches the footer and then only the column chunks (or pages) it decodes,
+ * never the whole file. Also the footer read that scans and concatenation share.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { parquetMetadataAsync, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import { mpError, type ModelportError } from '../../core/index.js';
+import { inputError } from './reader-common.js';
+
+export interface ParquetFile {
+  buffer: AsyncBuffer;
+  metadata: FileMetaData;
+  close(): Promise<void>;
+}
+
+async function readExactly(handle: FileHandle, start: number, end: number): Promise<ArrayBuffer> {
+  const bytes = new Uint8Array(end - start);
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesRead } = await handle.read(bytes, done, bytes.length - done, start + done);
+    if (bytesRead === 0) throw new Error(`unexpected end of file at byte ${start + done}`);
+    done += bytesRead;
+  }
+  return bytes.buffer;
+}
+
+export function parquetInputError(path: string, error: unknown): ModelportError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string') return inputError(path, error);
+  const message = error instanceof Error ? error.message : String(error);
+  return mpError('MP_ERR_JOB_INPUT', `Parquet input '${path}' cannot be read: ${message}`, error);
+}
+
+/** Opens a Parquet file and reads its footer; the caller closes it. */
+export async function openParquetFile(path: string): Promise<ParquetFile> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw inputError(path, error);
+  }
+  try {
+    const { size } = await handle.stat();
+    const buffer: AsyncBuffer = {
+      byteLength: size,
+      slice: (start: number, end?: number) => readExactly(handle, start, end ?? size),
+    };
+    const metadata = await parquetMetadataAsync(buffer);
+    return { buffer, metadata, close: () => handle.close() };
+  } catch (error) {
+    await handle.close();
+    throw parquetInputError(path, error);
+  }
+}
