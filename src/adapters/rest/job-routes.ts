@@ -11,7 +11,7 @@
  * stream itself. Registered after the management routes, they appear in the OpenAPI document.
  * Errors take the server's one error path: `{"error": "..."}` with the status from error-status.ts.
  */
-import { finished, PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
@@ -20,6 +20,7 @@ import type { DataFormat, JobRecord, JobRequest } from '../../jobs/index.js';
 import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import { validationError } from './management-routes.js';
+import { withUploadBody } from './upload-body.js';
 
 /** What the routes need of the server's jobs; src/jobs' JobManager is one. */
 export interface JobsApi {
@@ -172,38 +173,12 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
         }, async (request, reply) => {
           const raw = request.body;
           if (!(raw instanceof Readable)) throw mpError('MP_ERR_REQUEST_MALFORMED', 'the request body must be the file (application/octet-stream)');
-          const body = detachedBody(raw);
-          try {
-            reply.code(201).send(await jobs.upload(body, { format: request.query.format }));
-          } finally {
-            if (!body.destroyed) body.destroy();
-          }
+          reply.code(201).send(await withUploadBody(raw, (body) => jobs.upload(body, { format: request.query.format })));
         });
       });
     },
     { prefix: '/v1' },
   );
-}
-
-/**
- * The request stream as the jobs service sees it. A service that stops reading early (an upload
- * over the limit) destroys its stream; destroying the request would destroy the socket and the
- * client would see a reset instead of the 413. So the service gets a pass-through, and the rest of
- * a refused upload is read and dropped. A client that goes away still fails the upload.
- */
-function detachedBody(raw: Readable): Readable {
-  const body = new PassThrough();
-  raw.pipe(body);
-  finished(raw, (error) => {
-    if (error && !body.destroyed) body.destroy(error);
-  });
-  body.once('close', () => {
-    if (!raw.readableEnded) {
-      raw.unpipe(body);
-      raw.resume();
-    }
-  });
-  return body;
 }
 
 /** The wire's snake_case body → the jobs service's request. */

@@ -9,7 +9,7 @@
  * stream itself rather than a buffered body. Errors take the server's one error path
  * (rest-server.ts): `{"error": "..."}` with the status from error-status.ts.
  */
-import { PassThrough, Readable, finished } from 'node:stream';
+import { Readable } from 'node:stream';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -20,6 +20,7 @@ import type { Actor, ManagementApi, PublishRequest } from '../../dataplane/index
 import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import * as S from './management-schemas.js';
+import { withUploadBody } from './upload-body.js';
 
 export interface ManagementRoutesOptions {
   /** info.version of the OpenAPI document: the server's version. */
@@ -182,10 +183,8 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       }
       const digest = headerDigest ?? query.digest;
       const tags = parseTags(query.tags);
-      const body = detachedBody(raw);
-      const publish: PublishRequest = {
+      const publish: Omit<PublishRequest, 'body'> = {
         model: request.params.model,
-        body,
         ...(digest !== undefined ? { digest } : {}),
         ...(query.alias !== undefined ? { alias: query.alias } : {}),
         ...(query.description !== undefined ? { description: query.description } : {}),
@@ -193,13 +192,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
         ...(query.run_id !== undefined ? { runId: query.run_id } : {}),
         ...(tags !== undefined ? { tags } : {}),
       };
-      try {
-        reply.code(201).send(await management.publish(publish, actor(request)));
-      } finally {
-        // Refused before reading (a bad name, alias or digest): the rest of the body must still
-        // be read and dropped, or the keep-alive connection would hang on it.
-        if (!body.destroyed) body.destroy();
-      }
+      reply.code(201).send(await withUploadBody(raw, (body) => management.publish({ ...publish, body }, actor(request))));
     });
   });
 
@@ -389,27 +382,6 @@ function rolloutPolicy(options: RolloutOptions): Partial<RolloutPolicy> | undefi
   if (options.min_requests !== undefined) policy.minRequests = options.min_requests;
   if (options.max_output_drift !== undefined) policy.maxOutputDrift = options.max_output_drift;
   return Object.keys(policy).length > 0 ? policy : undefined;
-}
-
-/**
- * The request stream as the publisher sees it. A publisher that stops early (an upload over its
- * limit) destroys its stream; destroying the request itself would destroy the socket, and the
- * client would see a reset instead of the answer. So the publisher gets a pass-through, and the
- * rest of a refused upload is read and dropped. A client that goes away still fails the upload.
- */
-function detachedBody(raw: Readable): Readable {
-  const body = new PassThrough();
-  raw.pipe(body);
-  finished(raw, (error) => {
-    if (error && !body.destroyed) body.destroy(error);
-  });
-  body.once('close', () => {
-    if (!raw.readableEnded) {
-      raw.unpipe(body);
-      raw.resume();
-    }
-  });
-  return body;
 }
 
 // ---------------------------------------------------------------------------------------------
