@@ -48,10 +48,11 @@ const homes = {
   commander: 'src/cli/',
   'cli-progress': 'src/cli/',
   'csv-parse': 'src/jobs/formats/',
-  'csv-stringify': 'src/jobs/formats/',
   hyparquet: 'src/jobs/formats/',
   'hyparquet-writer': 'src/jobs/formats/',
   'pg-boss': 'src/jobs/queue/',
+  jose: 'src/security/',
+  'rate-limiter-flexible': 'src/security/',
 };
 const homeRules = Object.entries(homes).map(([pkg, home]) => ({
   name: `home-${pkg.replace(/[@/]/g, '')}`,
