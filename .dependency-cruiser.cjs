@@ -18,7 +18,7 @@ const allowed = {
   jobs: ['core', 'config', 'monitoring', 'security', 'dataplane'],
   'adapters/rest': ['core', 'config', 'monitoring', 'security', 'dataplane', 'jobs'],
   'adapters/grpc': ['core', 'config', 'monitoring', 'security', 'dataplane', 'jobs'],
-  'adapters/metrics': ['core', 'config', 'monitoring', 'dataplane'],
+  'adapters/metrics': ['core', 'config', 'monitoring', 'security', 'dataplane'],
 };
 
 const layerRules = Object.entries(allowed).map(([name, deps]) => {

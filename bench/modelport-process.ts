@@ -91,6 +91,8 @@ export async function startModelport(options: StartOptions): Promise<ModelportPr
     'json',
     '--log-level',
     'warn',
+    // Loopback only; authentication has its own measurements.
+    '--insecure',
     ...(options.serveArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -135,7 +135,7 @@ export async function startModelport(repoRoot: string, repository: string): Prom
   const [http, grpc] = [await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
-    [join(repoRoot, 'bin', 'modelport.js'), 'serve', '--model-repository', repository, '--host', '127.0.0.1', '--http-port', String(http), '--grpc-port', String(grpc), '--metrics-port', '0', '--log-format', 'json', '--log-level', 'warn'],
+    [join(repoRoot, 'bin', 'modelport.js'), 'serve', '--model-repository', repository, '--host', '127.0.0.1', '--http-port', String(http), '--grpc-port', String(grpc), '--metrics-port', '0', '--log-format', 'json', '--log-level', 'warn', '--insecure'],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const tail = logTail(child);

@@ -29,9 +29,13 @@ import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
 import { createMetricsServer, registerTritonMetrics, type MetricsServer } from '../adapters/metrics/index.js';
 import { createRestServer, type RestServer } from '../adapters/rest/index.js';
+import type { RegistryStore } from '../repository/index.js';
+import { serverSecurity, warnIfInsecure, type ServerSecurity } from './server-security.js';
 
 export interface RunningAddresses {
   http: { host: string; port: number };
+  /** The management API's own listener, with --admin-port. */
+  admin?: { host: string; port: number };
   grpc?: { host: string; port: number };
   metrics?: { host: string; port: number };
 }
@@ -54,6 +58,9 @@ export class ModelportServer {
   readonly dataPlane: DataPlane;
   readonly #repository: FolderRepository;
   readonly #rest: RestServer;
+  readonly #admin: RestServer | undefined;
+  readonly #security: ServerSecurity;
+  readonly #registry: (() => Promise<RegistryStore>) | undefined;
   readonly #grpc: GrpcServer | undefined;
   readonly #metricsServer: MetricsServer | undefined;
   readonly #payloadLogger: PayloadLogger | undefined;
@@ -88,8 +95,11 @@ export class ModelportServer {
     if (config.registry !== 'off') {
       const releaseLogger = this.logger.child({ component: 'releases' });
       const registry = config.registry;
+      // One store per process (SQLite wants one connection): releases and API keys share it.
+      let opening: Promise<RegistryStore> | undefined;
+      this.#registry = () => (opening ??= openRegistryStore(registry, { logger: releaseLogger }));
       releases = new ReleaseManager({
-        store: () => openRegistryStore(registry, { logger: releaseLogger }),
+        store: this.#registry,
         repository: this.#repository,
         publisher: new ArtifactPublisher({ root: config.modelRepository, runtime, maxBytes: config.maxUploadBytes }),
         logger: releaseLogger,
@@ -99,6 +109,7 @@ export class ModelportServer {
       });
       this.#releases = releases;
     }
+    this.#security = serverSecurity(config, this.#registry);
     this.#payloadLogger = createPayloadLogger(config, this.logger.child({ component: 'payload-log' }));
     this.#drift = createDriftMonitor(config, this.logger.child({ component: 'drift' }));
     const requestLogger = this.logger.child({ component: 'request' });
@@ -131,7 +142,7 @@ export class ModelportServer {
         drift.monitor.registerMetrics(metrics);
         metrics.addCollected('modelport_drift_alerts_total', 'Drift alerts and retraining calls by model, action and outcome (suppressed inside the cool-down)', 'counter', () => drift.alerts.samples());
       }
-      this.#metricsServer = createMetricsServer(metrics);
+      this.#metricsServer = createMetricsServer(metrics, { gatekeeper: this.#security.gatekeeper, ...(this.#security.tls ? { tls: this.#security.tls } : {}) });
     }
     if (config.dataRoot) {
       const dataPlane = this.dataPlane;
@@ -148,23 +159,34 @@ export class ModelportServer {
         },
       });
     }
+    const { gatekeeper, tls } = this.#security;
     const httpLogger = this.logger.child({ component: 'http' });
-    this.#rest = createRestServer({
-      dataPlane: this.dataPlane,
-      logger: httpLogger,
-      bodyLimit: config.httpBodyLimit,
+    const management = {
       ...(releases ? { management: releases } : {}),
       ...(this.#drift ? { drift: this.#drift.monitor } : {}),
       ...(this.#jobs ? { jobs: this.#jobs } : {}),
+    };
+    const restOptions = {
+      dataPlane: this.dataPlane,
+      logger: httpLogger,
+      bodyLimit: config.httpBodyLimit,
+      gatekeeper,
+      ...(tls ? { tls } : {}),
       // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
       // inference requests have their own line, at --request-log-level.
       ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
-    });
+    };
+    // With --admin-port the management API lives on its own listener only, which can be bound
+    // to an interface that the inference traffic's network cannot reach.
+    this.#rest = createRestServer({ ...restOptions, ...(config.adminPort === 0 ? management : {}) });
+    if (config.adminPort !== 0) this.#admin = createRestServer({ ...restOptions, ...management });
     if (config.allowGrpc) {
       this.#grpc = createGrpcServer({
         dataPlane: this.dataPlane,
         logger: this.logger.child({ component: 'grpc' }),
         maxMessageBytes: config.httpBodyLimit,
+        gatekeeper,
+        ...(tls ? { tls } : {}),
       });
     }
   }
@@ -175,10 +197,12 @@ export class ModelportServer {
 
   async start(): Promise<RunningAddresses> {
     const { config, logger } = this;
+    warnIfInsecure(config, logger);
     if (this.#releases) {
       logger.info({ registry: redactUrl(config.registry) }, 'opening the registry');
       await this.#releases.open();
     }
+    if (config.rateLimitShared && this.#registry) await this.#security.limits.share((await this.#registry()).postgresPool());
     logger.info({ repository: config.modelRepository, mode: config.modelControlMode }, 'loading models');
     await this.#repository.start();
     await this.#releases?.start();
@@ -194,15 +218,19 @@ export class ModelportServer {
       }
     }
     const http = await this.#rest.listen({ host: config.host, port: config.httpPort });
+    const admin = this.#admin ? await this.#admin.listen({ host: config.adminHost || config.host, port: config.adminPort }) : undefined;
     const grpc = this.#grpc ? await this.#grpc.listen({ host: config.host, port: config.grpcPort }) : undefined;
     const metrics = this.#metricsServer ? await this.#metricsServer.listen({ host: config.host, port: config.metricsPort }) : undefined;
     this.dataPlane.setAccepting(true);
-    this.#addresses = { http, ...(grpc ? { grpc } : {}), ...(metrics ? { metrics } : {}) };
+    this.#addresses = { http, ...(admin ? { admin } : {}), ...(grpc ? { grpc } : {}), ...(metrics ? { metrics } : {}) };
+    const scheme = this.#security.tls ? 'https' : 'http';
     logger.info(
       {
-        http: `http://${formatHost(http.host)}:${http.port}`,
+        http: `${scheme}://${formatHost(http.host)}:${http.port}`,
+        ...(admin ? { admin: `${scheme}://${formatHost(admin.host)}:${admin.port}` } : {}),
+        auth: config.insecure ? 'none (--insecure)' : [this.#registry ? 'api-keys' : '', config.jwtKeyFile ? 'jwt' : ''].filter(Boolean).join('+'),
         ...(grpc ? { grpc: `${formatHost(grpc.host)}:${grpc.port}` } : {}),
-        ...(metrics ? { metrics: `http://${formatHost(metrics.host)}:${metrics.port}/metrics` } : {}),
+        ...(metrics ? { metrics: `${scheme}://${formatHost(metrics.host)}:${metrics.port}/metrics` } : {}),
       },
       'modelport serving',
     );
@@ -218,7 +246,7 @@ export class ModelportServer {
   async #stop(): Promise<void> {
     this.logger.info('stopping: finishing requests in flight');
     this.dataPlane.setAccepting(false);
-    await Promise.all([this.#rest.close(), this.#grpc?.close()]);
+    await Promise.all([this.#rest.close(), this.#admin?.close(), this.#grpc?.close()]);
     // Running jobs stop between batches and stay recorded as running, to resume at the next start.
     await this.#jobs?.close();
     await this.#releases?.close();

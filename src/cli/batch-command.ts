@@ -25,6 +25,7 @@ const DATA_FORMATS: readonly DataFormat[] = ['jsonl', 'csv', 'parquet'];
 interface BatchFlags {
   modelRepository?: string;
   url?: string;
+  token?: string;
   modelVersion?: string;
   input: string;
   output: string;
@@ -52,6 +53,7 @@ export function registerBatch(program: Command): void {
     .argument('<model>', 'model name')
     .option('--model-repository <dir>', 'load the model in this process from this repository folder')
     .option('--url <url>', 'send the rows to a running server instead (e.g. http://127.0.0.1:8000)')
+    .option('--token <token>', 'with --url: API key or JWT to send (default: $MODELPORT_TOKEN)')
     .option('--model-version <version>', 'model version (default: the latest ready; with --url, the stable one)')
     .requiredOption('--input <file>', 'input rows: .jsonl/.ndjson/.json, .csv or .parquet')
     .requiredOption('--output <file>', 'output rows, keyed by input row id and index')
@@ -106,7 +108,8 @@ export function registerBatch(program: Command): void {
       let inferencer: BatchInferencer | undefined;
       try {
         if (flags.url !== undefined) {
-          inferencer = new RemoteInferencer({ url: flags.url, model, ...(spec.version !== undefined ? { version: spec.version } : {}) });
+          const token = flags.token ?? process.env.MODELPORT_TOKEN;
+          inferencer = new RemoteInferencer({ url: flags.url, model, ...(spec.version !== undefined ? { version: spec.version } : {}), ...(token ? { token } : {}) });
         } else {
           local = await openLocalModel({ modelRepository: flags.modelRepository!, model, ...(cpuCount !== undefined ? { cpuCount } : {}) });
           const opened = local;

@@ -1,14 +1,20 @@
 /**
  * The small V2 REST client the CLI uses to talk to a running server (global fetch). Errors come
- * back as the server's own `{"error": ...}` message with the HTTP status.
+ * back as the server's own `{"error": ...}` message with the HTTP status. Requests carry the
+ * credential of --token or $MODELPORT_TOKEN.
  */
 export const DEFAULT_URL = 'http://localhost:8000';
+
+/** `Authorization: Bearer …` for a token given on the command line or in $MODELPORT_TOKEN; none without. */
+export function authorizationHeader(token: string | undefined = process.env.MODELPORT_TOKEN): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
 
 export async function request(baseUrl: string, method: 'GET' | 'POST', path: string, body?: Uint8Array | string, headers: Record<string, string> = {}): Promise<Response> {
   const url = new URL(path, baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
   let response: Response;
   try {
-    response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    response = await fetch(url, { method, headers: { ...authorizationHeader(), ...headers }, ...(body !== undefined ? { body } : {}) });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new Error(`cannot reach ${url.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);

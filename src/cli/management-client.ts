@@ -10,6 +10,7 @@ import { userInfo } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
+import { authorizationHeader } from './http-client.js';
 
 /** 127.0.0.1 rather than localhost: Node may resolve localhost to ::1 while the server listens on IPv4. */
 export const MANAGEMENT_URL = 'http://127.0.0.1:8000';
@@ -18,6 +19,7 @@ export interface ClientFlags {
   url: string;
   json?: boolean;
   actor: string;
+  token?: string;
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
@@ -36,7 +38,8 @@ export function clientOptions(command: Command): Command {
   return command
     .option('--url <url>', 'server base URL', MANAGEMENT_URL)
     .option('--json', 'print the server\'s answer as JSON')
-    .option('--actor <name>', 'who is asking, for the audit log', defaultActor());
+    .option('--actor <name>', 'who is asking, for the audit log', defaultActor())
+    .option('--token <token>', 'API key or JWT to send (default: $MODELPORT_TOKEN)');
 }
 
 /** A failure the server reported: its own message, with the status for whoever wants it. */
@@ -58,10 +61,12 @@ export function modelPath(model: string, ...rest: string[]): string {
 export class ManagementClient {
   readonly #base: string;
   readonly #actor: string;
+  readonly #auth: Record<string, string>;
 
-  constructor(flags: Pick<ClientFlags, 'url' | 'actor'>) {
+  constructor(flags: Pick<ClientFlags, 'url' | 'actor' | 'token'>) {
     this.#base = flags.url.endsWith('/') ? flags.url : `${flags.url}/`;
     this.#actor = flags.actor;
+    this.#auth = authorizationHeader(flags.token);
   }
 
   get<T>(path: string, query?: Query): Promise<T> {
@@ -115,7 +120,7 @@ export class ManagementClient {
     try {
       response = await fetch(url, {
         method,
-        headers: { 'x-modelport-actor': this.#actor, ...options.headers },
+        headers: { 'x-modelport-actor': this.#actor, ...this.#auth, ...options.headers },
         ...(options.body !== undefined ? { body: options.body } : {}),
         ...(options.duplex ? { duplex: options.duplex } : {}),
       } as RequestInit);

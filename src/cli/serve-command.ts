@@ -43,6 +43,19 @@ interface ServeFlags {
   retrainWebhook?: string;
   driftCooldownSecs?: string;
   dataRoot?: string;
+  insecure?: boolean;
+  adminPort?: string;
+  adminHost?: string;
+  jwtKeyFile?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwtAlgorithms?: string;
+  rateLimitPerKey?: string;
+  rateLimitPerModel?: string[];
+  rateLimitShared?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
   config?: string;
 }
 
@@ -85,6 +98,19 @@ export function registerServe(program: Command): void {
     .option('--retrain-webhook <url>', 'POST the drift report here to start retraining when a window drifts')
     .option('--drift-cooldown-secs <secs>', 'at most one alert and retraining call per model in this time (default 3600)')
     .option('--data-root <dir>', 'serve batch jobs (/v1/jobs) over files in this folder (default: jobs API off)')
+    .option('--insecure', 'serve without credentials: anyone who can connect may infer, upload and roll out (a trusted network only)')
+    .option('--admin-port <port>', 'serve the management API (/v1, /docs) on this port only (default: on the HTTP port)')
+    .option('--admin-host <host>', 'address of the admin listener (default: --host)')
+    .option('--jwt-key-file <file>', 'accept bearer JWTs verified by this PEM public key/certificate, JWK or JWKS')
+    .option('--jwt-issuer <iss>', 'required iss of accepted JWTs')
+    .option('--jwt-audience <aud>', 'required aud of accepted JWTs')
+    .option('--jwt-algorithms <list>', 'accepted JWT algorithms (default RS256,PS256,ES256,EdDSA,Ed25519)')
+    .option('--rate-limit-per-key <rate>', 'inference requests per credential, RATE/UNIT[,burst=N] (e.g. 100/s)')
+    .option('--rate-limit-per-model <model=rate>', 'inference requests per model ("*" = every other model), repeatable', collect)
+    .option('--rate-limit-shared <bool>', 'share rate-limit counters between replicas through the Postgres registry (default false)')
+    .option('--tls-cert <file>', 'PEM certificate chain: HTTPS, gRPC over TLS and metrics over HTTPS')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
@@ -127,6 +153,19 @@ export function registerServe(program: Command): void {
             retrainWebhook: flags.retrainWebhook,
             driftCooldownSecs: flags.driftCooldownSecs,
             dataRoot: flags.dataRoot,
+            insecure: flags.insecure,
+            adminPort: flags.adminPort,
+            adminHost: flags.adminHost,
+            jwtKeyFile: flags.jwtKeyFile,
+            jwtIssuer: flags.jwtIssuer,
+            jwtAudience: flags.jwtAudience,
+            jwtAlgorithms: flags.jwtAlgorithms,
+            rateLimitPerKey: flags.rateLimitPerKey,
+            rateLimitPerModel: flags.rateLimitPerModel,
+            rateLimitShared: flags.rateLimitShared,
+            tlsCert: flags.tlsCert,
+            tlsKey: flags.tlsKey,
+            tlsClientCa: flags.tlsClientCa,
           },
           process.env,
           flags.config,

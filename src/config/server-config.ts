@@ -79,6 +79,32 @@ export interface ServerConfig {
   driftCooldownSecs: number;
   /** Folder batch jobs read and write, and the jobs API (/v1/jobs) on ("" = jobs API off). */
   dataRoot: string;
+  /** Serve without credentials: every caller may do everything. Only for a trusted network. */
+  insecure: boolean;
+  /** Serve the management API (/v1, /docs) on this port only, not on httpPort (0 = on httpPort). */
+  adminPort: number;
+  /** Address of the admin listener ("" = host). */
+  adminHost: string;
+  /** PEM public key or certificate, JWK or JWKS file that verifies bearer JWTs ("" = no JWTs). */
+  jwtKeyFile: string;
+  /** Required `iss` of accepted JWTs. */
+  jwtIssuer: string;
+  /** Required `aud` of accepted JWTs. */
+  jwtAudience: string;
+  /** Accepted JWT signing algorithms (asymmetric only). */
+  jwtAlgorithms: string[];
+  /** Inference requests per credential, `RATE/UNIT[,burst=N]` ("" = unlimited). */
+  rateLimitPerKey: string;
+  /** Inference requests per model, MODEL=RATE/UNIT[,burst=N] ("*" = every other model). */
+  rateLimitPerModel: Record<string, string>;
+  /** Keep rate-limit counters in the registry's Postgres so that replicas share them. */
+  rateLimitShared: boolean;
+  /** PEM certificate chain: serve HTTPS, gRPC over TLS and metrics over HTTPS ("" = plain). */
+  tlsCert: string;
+  /** PEM private key of tlsCert. */
+  tlsKey: string;
+  /** PEM CA bundle: require client certificates signed by it (mutual TLS; "" = none asked). */
+  tlsClientCa: string;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -116,6 +142,19 @@ export const DEFAULTS: ServerConfig = {
   retrainWebhook: '',
   driftCooldownSecs: 3600,
   dataRoot: '',
+  insecure: false,
+  adminPort: 0,
+  adminHost: '',
+  jwtKeyFile: '',
+  jwtIssuer: '',
+  jwtAudience: '',
+  jwtAlgorithms: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'],
+  rateLimitPerKey: '',
+  rateLimitPerModel: {},
+  rateLimitShared: false,
+  tlsCert: '',
+  tlsKey: '',
+  tlsClientCa: '',
   cpuCount: availableParallelism(),
 };
 
@@ -229,7 +268,34 @@ function validate(source: Source): ServerConfig {
   if (!watchesDrift && (config.driftAlertWebhook || config.retrainCommand || config.retrainWebhook)) {
     throw invalid('driftAlertWebhook', config.driftAlertWebhook || config.retrainCommand || config.retrainWebhook, 'a model to watch as well: driftProfile (--drift-profile MODEL=FILE) or driftBaseline (--drift-baseline MODEL=ROWS)');
   }
+  if (s.insecure !== undefined) config.insecure = bool(s.insecure, 'insecure');
+  if (s.adminPort !== undefined) config.adminPort = int(s.adminPort, 'adminPort', 0, 65535);
+  if (s.adminHost !== undefined) config.adminHost = str(s.adminHost, 'adminHost');
+  if (s.jwtKeyFile !== undefined) config.jwtKeyFile = resolve(str(s.jwtKeyFile, 'jwtKeyFile'));
+  if (s.jwtIssuer !== undefined) config.jwtIssuer = str(s.jwtIssuer, 'jwtIssuer');
+  if (s.jwtAudience !== undefined) config.jwtAudience = str(s.jwtAudience, 'jwtAudience');
+  if (s.jwtAlgorithms !== undefined) config.jwtAlgorithms = stringList(s.jwtAlgorithms, 'jwtAlgorithms');
+  if (config.jwtKeyFile && (!config.jwtIssuer || !config.jwtAudience)) {
+    throw invalid('jwtKeyFile', config.jwtKeyFile, 'jwtIssuer (--jwt-issuer) and jwtAudience (--jwt-audience) as well: tokens are only accepted for a known issuer and audience');
+  }
+  if (s.rateLimitPerKey !== undefined) config.rateLimitPerKey = rateLimit(s.rateLimitPerKey, 'rateLimitPerKey');
+  if (s.rateLimitPerModel !== undefined) {
+    config.rateLimitPerModel = pairs(s.rateLimitPerModel, 'rateLimitPerModel', 'MODEL=RATE/UNIT[,burst=N] (e.g. mlp=100/s)', (text) => (RATE_LIMIT.test(text) ? text : undefined));
+  }
+  if (s.rateLimitShared !== undefined) config.rateLimitShared = bool(s.rateLimitShared, 'rateLimitShared');
+  if (s.tlsCert !== undefined) config.tlsCert = resolve(str(s.tlsCert, 'tlsCert'));
+  if (s.tlsKey !== undefined) config.tlsKey = resolve(str(s.tlsKey, 'tlsKey'));
+  if (s.tlsClientCa !== undefined) config.tlsClientCa = resolve(str(s.tlsClientCa, 'tlsClientCa'));
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw invalid(config.tlsCert ? 'tlsKey' : 'tlsCert', '', 'both tlsCert (--tls-cert) and tlsKey (--tls-key), or neither');
+  if (config.tlsClientCa && !config.tlsCert) throw invalid('tlsClientCa', config.tlsClientCa, 'tlsCert and tlsKey as well: client certificates are checked over TLS only');
   if (config.registry === '') config.registry = `sqlite:${resolve(config.modelRepository, '.modelport', 'registry.db')}`;
+  if (!config.insecure && config.registry === 'off' && !config.jwtKeyFile) {
+    throw invalid('insecure', false, 'a way to authenticate callers: API keys need a registry (leave --registry on), or give --jwt-key-file; --insecure serves without credentials');
+  }
+  if (config.rateLimitShared && !config.registry.startsWith('postgres')) {
+    throw invalid('rateLimitShared', true, 'a Postgres registry (--registry postgres://…), where replicas share the counters');
+  }
+  if (config.adminPort !== 0 && config.adminPort === config.httpPort) throw invalid('adminPort', config.adminPort, 'a port other than httpPort');
   if (config.loadModels.length > 0 && config.modelControlMode !== 'explicit') {
     throw invalid('loadModels', config.loadModels.join(','), "only with modelControlMode 'explicit' (--model-control-mode explicit)");
   }
@@ -311,6 +377,23 @@ function pairs<T>(value: unknown, key: string, expected: string, parse: (text: s
     result[model] = parsed;
   }
   return result;
+}
+
+const RATE_LIMIT = /^\s*\d+\s*\/\s*[smh]\s*(,\s*burst\s*=\s*\d+\s*)?$/;
+
+function rateLimit(value: unknown, key: string): string {
+  if (value === '') return '';
+  const text = str(value, key);
+  if (!RATE_LIMIT.test(text) || /^\s*0+\s*\//.test(text)) throw invalid(key, value, 'RATE/UNIT[,burst=N] with UNIT s, m or h (e.g. 100/s or 3000/m,burst=200)');
+  return text;
+}
+
+function stringList(value: unknown, key: string): string[] {
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
+  if (items === undefined || !items.every((v) => typeof v === 'string')) throw invalid(key, value, 'a comma-separated list');
+  const list = items.map((v: string) => v.trim()).filter(Boolean);
+  if (list.length === 0) throw invalid(key, value, 'at least one entry');
+  return list;
 }
 
 function url(value: unknown, key: string): string {

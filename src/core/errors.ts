@@ -14,6 +14,8 @@ export type ErrorKind =
   | 'CANCELLED'
   | 'DEADLINE_EXCEEDED'
   | 'RESOURCE_EXHAUSTED'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
   | 'INTERNAL';
 
 export const ERROR_CODES = {
@@ -71,6 +73,11 @@ export const ERROR_CODES = {
   MP_ERR_JOB_UNKNOWN: 'NOT_FOUND',
   MP_ERR_JOB_STATE: 'FAILED_PRECONDITION',
   MP_ERR_JOB_RESUME: 'FAILED_PRECONDITION',
+  // authentication, authorisation and rate limits
+  MP_ERR_AUTH_REQUIRED: 'UNAUTHENTICATED',
+  MP_ERR_AUTH_INVALID: 'UNAUTHENTICATED',
+  MP_ERR_AUTH_FORBIDDEN: 'PERMISSION_DENIED',
+  MP_ERR_RATE_LIMITED: 'RESOURCE_EXHAUSTED',
   // configuration of the server itself
   MP_ERR_CONFIG_INVALID: 'INVALID_ARG',
   // anything not foreseen
@@ -79,9 +86,19 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** What a refused request may tell its client about when to come back (rate limits, full queues). */
+export interface RetryHint {
+  /** Milliseconds until a retry may succeed (HTTP Retry-After, rounded up to seconds). */
+  retryAfterMs: number;
+  /** The limit that refused it, for the RateLimit / RateLimit-Policy fields. */
+  policy?: { name: string; limit: number; windowSecs: number; remaining: number };
+}
+
 export class ModelportError extends Error {
   readonly code: ErrorCode;
   readonly kind: ErrorKind;
+  /** Set on refusals a client should retry later. */
+  retry?: RetryHint;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

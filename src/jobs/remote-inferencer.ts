@@ -34,6 +34,8 @@ export interface RemoteInferencerOptions {
   version?: string;
   /** Per request (default 10 minutes: a large batch of a slow model may take a while). */
   timeoutMs?: number;
+  /** API key or JWT sent as a bearer token. */
+  token?: string;
 }
 
 interface TensorMetadataJson {
@@ -147,6 +149,7 @@ export class RemoteInferencer implements BatchInferencer {
   async #versionViews(): Promise<VersionViewJson[] | undefined> {
     try {
       const response = await fetch(new URL(`v1/models/${encodeURIComponent(this.#options.model)}/versions`, this.#base), {
+        headers: this.#auth(),
         signal: AbortSignal.timeout(10_000),
       });
       if (!response.ok) {
@@ -161,6 +164,10 @@ export class RemoteInferencer implements BatchInferencer {
     }
   }
 
+  #auth(): Record<string, string> {
+    return this.#options.token ? { authorization: `Bearer ${this.#options.token}` } : {};
+  }
+
   async #json<T>(path: string): Promise<T> {
     const response = await this.#fetch('GET', path);
     return (await response.json()) as T;
@@ -173,7 +180,7 @@ export class RemoteInferencer implements BatchInferencer {
       response = await fetch(url, {
         method,
         // Responses are raw floats: compressing them costs the server CPU for little gain.
-        headers: { ...headers, 'accept-encoding': 'identity' },
+        headers: { ...headers, ...this.#auth(), 'accept-encoding': 'identity' },
         ...(body !== undefined ? { body } : {}),
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? 600_000),
       });

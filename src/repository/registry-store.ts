@@ -5,6 +5,7 @@
  * entry are written in one transaction; routing and rollouts are compare-and-set on a revision so
  * that replicas racing to change them cannot both win.
  */
+import type { ApiKeyStore } from '../security/index.js';
 import type { AliasRecord, ArmSample, AuditEntry, AuditInput, RolloutRecord, RoutingRecord, RoutingSpec, VersionRecord } from '../core/index.js';
 
 export interface AuditQuery {
@@ -17,7 +18,7 @@ export interface AuditQuery {
   limit?: number;
 }
 
-export interface RegistryStore {
+export interface RegistryStore extends ApiKeyStore {
   /** Creates or upgrades the schema; safe to run from several processes at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -73,4 +74,6 @@ export interface RegistryStore {
   listAudit(query?: AuditQuery): Promise<AuditEntry[]>;
   /** Id of the newest audit entry (0 when empty): every change writes one, so followers poll this. */
   lastAuditId(): Promise<number>;
+  /** The pg Pool of a Postgres registry (rate-limit counters shared by replicas live beside it). */
+  postgresPool(): unknown;
 }

@@ -29,11 +29,13 @@ class Server:
         return self.process.wait(timeout=60)
 
 
-def _start(repository: str, *args: str) -> Server:
+def _start(repository: str, *args: str, secure: bool = False) -> Server:
+    """A server on loopback; without credentials unless `secure` (the auth tests ask for it)."""
     command = [
         "node", os.path.join(ROOT, "bin", "modelport.js"), "serve",
         "--model-repository", repository, "--host", "127.0.0.1",
-        "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0", "--log-format", "json", *args,
+        "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0", "--log-format", "json",
+        *([] if secure else ["--insecure"]), *args,
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     logs: list = []

@@ -8,6 +8,8 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { silentLogger, type Logger } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
+import type { Gatekeeper } from '../../security/index.js';
+import { guardedService, metadataCredentials } from './guarded-service.js';
 import { HealthService } from './health-service.js';
 import { inferenceService } from './inference-service.js';
 import { HEALTH_SERVICE, INFERENCE_SERVICE, packageDefinition, serviceDefinition } from './proto-definitions.js';
@@ -23,6 +25,10 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** How long close() waits for calls in flight before cutting them off. */
   closeTimeoutMs?: number;
+  /** Admits every call of the inference service (health and reflection stay open); absent = all allowed. */
+  gatekeeper?: Gatekeeper;
+  /** Serve over TLS with this certificate; `ca` requires client certificates signed by it. */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
 }
 
 export interface GrpcAddress {
@@ -41,9 +47,18 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     'grpc.max_receive_message_length': Math.min(options.maxMessageBytes ?? MAX_GRPC_MESSAGE_BYTES, MAX_GRPC_MESSAGE_BYTES),
     'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
   });
-  const streams = new StreamSessions(options.dataPlane);
+  const gatekeeper = options.gatekeeper;
+  const streams = new StreamSessions(
+    options.dataPlane,
+    gatekeeper ? (call, model) => gatekeeper.admit(metadataCredentials(call.metadata), { need: 'infer', model }) : undefined,
+  );
   const health = new HealthService(options.dataPlane);
-  server.addService(serviceDefinition(INFERENCE_SERVICE), inferenceService(options.dataPlane, streams));
+  const service = inferenceService(options.dataPlane, streams);
+  server.addService(serviceDefinition(INFERENCE_SERVICE), gatekeeper ? guardedService(service, gatekeeper, ['ModelStreamInfer']) : service);
+  const tls = options.tls;
+  const credentials = tls
+    ? ServerCredentials.createSsl(tls.ca ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.ca !== undefined)
+    : ServerCredentials.createInsecure();
   server.addService(serviceDefinition(HEALTH_SERVICE), health.implementation());
   new ReflectionService(packageDefinition()).addToServer(server);
 
@@ -51,7 +66,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   return {
     listen({ host, port }) {
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => {
+        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials, (error, boundPort) => {
           if (error) reject(error);
           else resolve({ host, port: boundPort });
         });

@@ -19,6 +19,8 @@ const STATUS_BY_KIND: Record<ErrorKind, Status> = {
   // clients retry UNAVAILABLE but not DEADLINE_EXCEEDED.
   DEADLINE_EXCEEDED: Status.UNAVAILABLE,
   RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  UNAUTHENTICATED: Status.UNAUTHENTICATED,
+  PERMISSION_DENIED: Status.PERMISSION_DENIED,
   INTERNAL: Status.INTERNAL,
 };
 
@@ -39,10 +41,13 @@ export function grpcFailure(error: unknown): GrpcFailure {
   return { code: STATUS_BY_CODE[failure.code] ?? STATUS_BY_KIND[failure.kind], details: failure.message };
 }
 
-/** The error object grpc-js callbacks take. */
+/** The error object grpc-js callbacks take; a refusal to retry later carries `retry-after` (seconds). */
 export function serviceError(error: unknown): Partial<ServiceError> {
   const { code, details } = grpcFailure(error);
-  return { code, details, metadata: new Metadata() };
+  const metadata = new Metadata();
+  const retry = isModelportError(error) ? error.retry : undefined;
+  if (retry) metadata.set('retry-after', String(Math.max(1, Math.ceil(retry.retryAfterMs / 1000))));
+  return { code, details, metadata };
 }
 
 export function unimplemented(what: string): Partial<ServiceError> {

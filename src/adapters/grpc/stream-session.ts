@@ -16,6 +16,9 @@ import type { ModelInferRequestMessage, ModelStreamInferResponseMessage } from '
 
 type StreamCall = ServerDuplexStream<ModelInferRequestMessage | MalformedMessage, ModelStreamInferResponseMessage>;
 
+/** Admits one request of a stream (credentials, role, model, rate limits); throws or rejects when refused. */
+export type StreamAdmission = (call: StreamCall, model: string) => unknown;
+
 const DRAIN_QUIET_MS = 500;
 
 class StreamSession {
@@ -30,6 +33,7 @@ class StreamSession {
     readonly call: StreamCall,
     readonly dataPlane: DataPlaneApi,
     readonly onDone: (session: StreamSession) => void,
+    readonly admit: StreamAdmission | undefined,
   ) {
     call.on('data', (message: ModelInferRequestMessage | MalformedMessage) => this.#receive(message));
     call.on('end', () => {
@@ -54,6 +58,24 @@ class StreamSession {
       return;
     }
     this.#pending += 1;
+    let admitted: unknown;
+    try {
+      admitted = this.admit?.(this.call, message.model_name);
+    } catch (error) {
+      this.#fail(error, message.id);
+      return;
+    }
+    if (admitted instanceof Promise) {
+      admitted.then(
+        () => this.#infer(message),
+        (error: unknown) => this.#fail(error, message.id),
+      );
+    } else {
+      this.#infer(message);
+    }
+  }
+
+  #infer(message: ModelInferRequestMessage): void {
     let result;
     try {
       result = this.dataPlane.infer(decodeModelInferRequest(message), streamContext(this.call, message.id));
@@ -106,13 +128,15 @@ class StreamSession {
 export class StreamSessions {
   readonly #sessions = new Set<StreamSession>();
   readonly #dataPlane: DataPlaneApi;
+  readonly #admit: StreamAdmission | undefined;
 
-  constructor(dataPlane: DataPlaneApi) {
+  constructor(dataPlane: DataPlaneApi, admit?: StreamAdmission) {
     this.#dataPlane = dataPlane;
+    this.#admit = admit;
   }
 
   readonly handler = (call: StreamCall): void => {
-    this.#sessions.add(new StreamSession(call, this.#dataPlane, (session) => this.#sessions.delete(session)));
+    this.#sessions.add(new StreamSession(call, this.#dataPlane, (session) => this.#sessions.delete(session), this.#admit));
   };
 
   /** Shutdown: every open stream ends once its requests are answered and it has gone quiet. */

@@ -22,6 +22,10 @@ export const STATUS_BY_KIND: Record<ErrorKind, number> = {
   // retry 503 but not 504, and a queue timeout is exactly the case where a retry may succeed.
   DEADLINE_EXCEEDED: 503,
   RESOURCE_EXHAUSTED: 429,
+  UNAUTHENTICATED: 401,
+  // A role that does not allow the operation. A credential limited to other models is answered as
+  // if the model did not exist instead, so that it cannot probe which models do.
+  PERMISSION_DENIED: 403,
   INTERNAL: 500,
 };
 
@@ -47,4 +51,24 @@ export function errorStatus(error: unknown): number {
 /** The body Triton and tritonclient agree on for every non-200 answer. */
 export function errorBody(message: string): string {
   return JSON.stringify({ error: message });
+}
+
+/**
+ * Headers that go with an error answer: how to authenticate after a 401, and when to come back
+ * after a 429 or 503 (Retry-After always; the RateLimit-Policy / RateLimit fields of the IETF
+ * httpapi-ratelimit-headers draft for rate limits).
+ */
+export function errorHeaders(error: unknown): Record<string, string> | undefined {
+  if (!isModelportError(error)) return error instanceof HttpError ? error.headers : undefined;
+  if (error.kind === 'UNAUTHENTICATED') return { 'www-authenticate': 'Bearer realm="modelport"' };
+  const retry = error.retry;
+  if (retry === undefined) return undefined;
+  const seconds = Math.max(1, Math.ceil(retry.retryAfterMs / 1000));
+  const headers: Record<string, string> = { 'retry-after': String(seconds) };
+  if (retry.policy) {
+    const { name, limit, windowSecs, remaining } = retry.policy;
+    headers['ratelimit-policy'] = `"${name}";q=${limit};w=${windowSecs}`;
+    headers['ratelimit'] = `"${name}";r=${remaining};t=${seconds}`;
+  }
+  return headers;
 }

@@ -9,11 +9,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isModelportError, mpError, type Logger } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
+import type { Gatekeeper } from '../../security/index.js';
 import { decompressBody } from './decompress-body.js';
-import { errorBody, errorStatus } from './error-status.js';
+import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { handleInfer } from './infer-handler.js';
 import { INFER_PATH } from './model-paths.js';
+import { requestCredentials } from './request-credentials.js';
 
 export interface InferFastPathOptions {
   dataPlane: DataPlaneApi;
@@ -21,11 +23,13 @@ export interface InferFastPathOptions {
   responseCompression: boolean;
   logger: Logger;
   onResponse?: (info: { method: string; url: string; status: number; durationMs: number }) => void;
+  /** Admits the request (credentials, role, model, rate limits) before its body is used. */
+  gatekeeper?: Gatekeeper;
 }
 
 /** Returns a request listener that handles infer and reports false for anything else. */
 export function createInferFastPath(options: InferFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
-  const { dataPlane, bodyLimit, responseCompression, logger, onResponse } = options;
+  const { dataPlane, bodyLimit, responseCompression, logger, onResponse, gatekeeper } = options;
 
   const fail = (request: IncomingMessage, response: ServerResponse, error: unknown, started: bigint): void => {
     const status = errorStatus(error);
@@ -38,7 +42,8 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
       return;
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length };
-    if (error instanceof HttpError && error.headers) Object.assign(headers, error.headers);
+    const extra = errorHeaders(error);
+    if (extra) Object.assign(headers, extra);
     response.writeHead(status, headers);
     response.end(body);
     if (onResponse) report(request, status, started);
@@ -86,12 +91,24 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
       tooLarge(request, response, `request body of ${declared} bytes exceeds the limit of ${bodyLimit} bytes`, started);
       return true;
     }
+    // Admission is decided now, before the body arrives; a refused request's body is read and
+    // dropped (not buffered) so that the answer can come after it and the connection stays usable.
+    let denied: unknown;
+    let admitting: Promise<unknown> | undefined;
+    if (gatekeeper) {
+      try {
+        const admitted = gatekeeper.admit(requestCredentials(request.headers), { need: 'infer', model: name });
+        if (admitted instanceof Promise) admitting = admitted.catch((error: unknown) => (denied = error));
+      } catch (error) {
+        denied = error;
+      }
+    }
     let first: Buffer | undefined;
     let chunks: Buffer[] | undefined;
     let size = 0;
     let refused = false;
     request.on('data', (chunk: Buffer) => {
-      if (refused) return;
+      if (refused || denied !== undefined) return;
       size += chunk.length;
       if (size > bodyLimit) {
         refused = true;
@@ -103,6 +120,14 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
     });
     request.on('end', () => {
       if (refused) return;
+      if (admitting !== undefined) {
+        void admitting.then(() => (denied !== undefined ? fail(request, response, denied, started) : proceed()));
+        return;
+      }
+      if (denied !== undefined) fail(request, response, denied, started);
+      else proceed();
+    });
+    const proceed = (): void => {
       const body = chunks !== undefined ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0));
       const encoding = request.headers['content-encoding'];
       if (encoding === undefined) {
@@ -113,7 +138,7 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
         if (error) fail(request, response, error, started);
         else answer(request, response, name, version, decoded!, started);
       });
-    });
+    };
     return true;
   };
 

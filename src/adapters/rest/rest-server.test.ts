@@ -423,6 +423,8 @@ describe('routes', () => {
       CANCELLED: 400,
       DEADLINE_EXCEEDED: 503,
       RESOURCE_EXHAUSTED: 429,
+      UNAUTHENTICATED: 401,
+      PERMISSION_DENIED: 403,
       INTERNAL: 500,
     };
     assert.deepEqual(STATUS_BY_KIND, expected);

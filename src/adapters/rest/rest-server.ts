@@ -5,7 +5,8 @@
  * `{"error": "..."}` with the status from error-status.ts. Connection timeouts are set for life
  * behind a load balancer; close() drains in-flight requests.
  */
-import { createServer, STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, {
@@ -18,13 +19,16 @@ import Fastify, {
 } from 'fastify';
 import { isModelportError, silentLogger, type Logger } from '../../core/index.js';
 import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
+import type { Gatekeeper } from '../../security/index.js';
 import { decompressBody } from './decompress-body.js';
-import { errorBody, errorStatus } from './error-status.js';
+import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { createInferFastPath } from './infer-fast-path.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerJobRoutes, type JobsApi } from './job-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
+import { requestCredentials } from './request-credentials.js';
+import { routeAccess } from './route-access.js';
 import { registerV2Routes } from './v2-routes.js';
 
 /** Triton's HTTP_DEFAULT_MAX_INPUT_SIZE. */
@@ -59,6 +63,17 @@ export interface RestServerOptions {
   drift?: DriftStatusSource;
   /** When given, batch jobs are served at /v1/jobs. */
   jobs?: JobsApi;
+  /** Authenticates, authorises (route-access.ts) and rate-limits every request; absent = all allowed. */
+  gatekeeper?: Gatekeeper;
+  /** Serve HTTPS with this certificate; `ca` asks for and checks client certificates. */
+  tls?: TlsFiles;
+}
+
+/** PEM contents. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
 }
 
 export interface RestAddress {
@@ -93,23 +108,26 @@ export function createRestServer(options: RestServerOptions): RestServer {
         responseCompression: options.responseCompression ?? true,
         logger,
         ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+        ...(options.gatekeeper ? { gatekeeper: options.gatekeeper } : {}),
       });
+  const tls = options.tls;
 
   const app = Fastify({
     logger: false,
-    ...(fastPath
-      ? {
-          serverFactory: (handler: (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => void) => {
-            const server = createServer((request, response) => {
-              if (!fastPath(request, response)) handler(request, response);
-            });
-            // fastify sets these only on servers it creates itself.
-            server.keepAliveTimeout = keepAliveTimeout;
-            server.requestTimeout = REQUEST_TIMEOUT_MS;
-            return server;
-          },
-        }
-      : {}),
+    serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+      const listener = fastPath
+        ? (request: IncomingMessage, response: ServerResponse) => {
+            if (!fastPath(request, response)) handler(request, response);
+          }
+        : handler;
+      const server = tls
+        ? createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+        : createServer(listener);
+      // fastify sets these only on servers it creates itself.
+      server.keepAliveTimeout = keepAliveTimeout;
+      server.requestTimeout = REQUEST_TIMEOUT_MS;
+      return server;
+    },
     bodyLimit,
     keepAliveTimeout,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -140,9 +158,26 @@ export function createRestServer(options: RestServerOptions): RestServer {
     if (status >= 500 && !isModelportError(error) && !(error instanceof HttpError)) {
       logger.error({ err: error, method: request.method, url: request.url }, 'request failed unexpectedly');
     }
-    if (error instanceof HttpError && error.headers) reply.headers(error.headers);
+    const headers = errorHeaders(error);
+    if (headers) reply.headers(headers);
     sendError(reply, status, errorMessage(error, request, bodyLimit));
   });
+
+  const gatekeeper = options.gatekeeper;
+  if (gatekeeper) {
+    // Before the body is read, on every route and on paths that match none.
+    app.addHook('onRequest', (request, _reply, done) => {
+      let admitted;
+      try {
+        admitted = gatekeeper.admit(requestCredentials(request.headers), routeAccess(request.method, request.routeOptions.url, request.params));
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (admitted instanceof Promise) admitted.then(() => done(), done);
+      else done();
+    });
+  }
 
   const onResponse = options.onResponse;
   if (onResponse) {

@@ -138,6 +138,33 @@ async function registrySuite(t: TestContext, url: string, freshUrl: () => Promis
       );
     });
 
+    await t.test('API keys: create, find, list, revoke once, refuse a duplicate id', async () => {
+      const record = {
+        id: 'a1b2c3d4e5f60718',
+        name: 'ci deployer',
+        role: 'infer' as const,
+        models: ['mlp', 'vad'],
+        hash: 'f'.repeat(64),
+        createdAt: '2026-01-01T00:00:00.000Z',
+        createdBy: 'alice',
+        expiresAt: '2027-01-01T00:00:00.000Z',
+        revokedAt: null,
+      };
+      await store.createApiKey(record);
+      await store.createApiKey({ ...record, id: 'b1b2c3d4e5f60718', role: 'admin', models: null, expiresAt: null });
+      assert.deepEqual(await store.getApiKey(record.id), record);
+      assert.equal(await store.getApiKey('0000000000000000'), undefined);
+      await assert.rejects(store.createApiKey({ ...record, hash: 'e'.repeat(64) }), isCode('MP_ERR_REGISTRY_CONFLICT', record.id));
+      assert.deepEqual((await store.listApiKeys()).map((k) => [k.id, k.role, k.models]), [
+        [record.id, 'infer', ['mlp', 'vad']],
+        ['b1b2c3d4e5f60718', 'admin', null],
+      ]);
+      assert.equal(await store.revokeApiKey(record.id, '2026-02-01T00:00:00.000Z'), true);
+      assert.equal(await store.revokeApiKey(record.id, '2026-03-01T00:00:00.000Z'), true);
+      assert.equal((await store.getApiKey(record.id))!.revokedAt, '2026-02-01T00:00:00.000Z', 'the first revocation stands');
+      assert.equal(await store.revokeApiKey('0000000000000000', '2026-02-01T00:00:00.000Z'), false);
+    });
+
     await t.test('aliases: set, move, delete, and the errors for unknown versions and aliases', async () => {
       const m = 'aliases';
       await store.insertVersion(versionRecord(m, 1), audit(m, 'version.register'));

@@ -24,11 +24,13 @@ import {
   type RoutingSpec,
   type VersionRecord,
 } from '../../core/index.js';
+import type { ApiKeyRecord } from '../../security/index.js';
 import type { AuditQuery, RegistryStore } from '../registry-store.js';
 import {
   migrate,
   writeTransaction,
   type AliasesTable,
+  type ApiKeysTable,
   type ArmSamplesTable,
   type AuditTable,
   type Engine,
@@ -63,11 +65,13 @@ export class KyselyRegistryStore implements RegistryStore {
   readonly engine: Engine;
   private readonly db: Db;
   private readonly logger: Logger;
+  private readonly pool: unknown;
   private closed = false;
 
-  constructor(db: Db, engine: Engine, options: RegistryStoreOptions = {}) {
+  constructor(db: Db, engine: Engine, options: RegistryStoreOptions & { pool?: unknown } = {}) {
     this.db = db;
     this.engine = engine;
+    this.pool = options.pool;
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -93,7 +97,7 @@ export class KyselyRegistryStore implements RegistryStore {
     // An idle client losing its connection emits 'error' on the pool; unhandled, it would end the
     // process. The next query reconnects, so a warning is all it deserves.
     pool.on('error', (error) => logger.warn({ err: error }, 'registry store: idle Postgres connection failed'));
-    return new KyselyRegistryStore(new Kysely<RegistryDatabase>({ dialect: new PostgresDialect({ pool }) }), 'postgres', { ...options, logger });
+    return new KyselyRegistryStore(new Kysely<RegistryDatabase>({ dialect: new PostgresDialect({ pool }) }), 'postgres', { ...options, logger, pool });
   }
 
   async migrate(): Promise<void> {
@@ -473,6 +477,55 @@ export class KyselyRegistryStore implements RegistryStore {
     return toAudit({ ...row, id: inserted.id });
   }
 
+  // ---- API keys ----------------------------------------------------------------------------
+
+  async createApiKey(record: ApiKeyRecord): Promise<void> {
+    await this.write(async (trx) => {
+      const inserted = await trx
+        .insertInto('api_keys')
+        .values({
+          id: record.id,
+          name: record.name,
+          role: record.role,
+          models: record.models === null ? null : JSON.stringify(record.models),
+          hash: record.hash,
+          created_at: record.createdAt,
+          created_by: record.createdBy,
+          expires_at: record.expiresAt,
+          revoked_at: record.revokedAt,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (inserted === undefined) throw mpError('MP_ERR_REGISTRY_CONFLICT', `an API key with id ${record.id} already exists`);
+    });
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.guard(async () => {
+      const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+      return row === undefined ? undefined : toApiKey(row);
+    });
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.guard(async () => (await this.db.selectFrom('api_keys').selectAll().orderBy('created_at').orderBy('id').execute()).map(toApiKey));
+  }
+
+  async revokeApiKey(id: string, at: string): Promise<boolean> {
+    return this.write(async (trx) => {
+      const row = await trx.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
+      if (row === undefined) return false;
+      await trx.updateTable('api_keys').set({ revoked_at: normalizeTime(at) }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+      return true;
+    });
+  }
+
+  /** The pg Pool behind a Postgres store (for counters shared by replicas), else undefined. */
+  postgresPool(): unknown {
+    return this.pool;
+  }
+
   // ---- plumbing ----------------------------------------------------------------------------
 
   private write<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
@@ -538,6 +591,20 @@ function toVersion(row: Selectable<ModelVersionsTable>): VersionRecord {
   };
   if (row.signature !== null) record.signature = parseJson(row.signature);
   return record;
+}
+
+function toApiKey(row: Selectable<ApiKeysTable>): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role as ApiKeyRecord['role'],
+    models: row.models === null ? null : parseJson<string[]>(row.models),
+    hash: row.hash,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  };
 }
 
 function toAlias(row: Selectable<AliasesTable>): AliasRecord {

@@ -85,6 +85,20 @@ export interface AuditTable {
   details: string | null;
 }
 
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: string;
+  /** JSON array of model names, or null for all models. */
+  models: string | null;
+  /** Hex SHA-256 of the key; the key itself is never stored. */
+  hash: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
 /** Records which migrations have run, so that a newer server can upgrade an older registry. */
 export interface RegistrySchemaTable {
   version: number;
@@ -99,6 +113,7 @@ export interface RegistryDatabase {
   arm_samples: ArmSamplesTable;
   audit: AuditTable;
   registry_schema: RegistrySchemaTable;
+  api_keys: ApiKeysTable;
 }
 
 /**
@@ -228,6 +243,21 @@ const MIGRATIONS: Migration[] = [
       .addColumn('details', 'text')
       .execute();
     await db.schema.createIndex('audit_model_id_idx').ifNotExists().on('audit').columns(['model', 'id']).execute();
+  },
+  async (db) => {
+    await db.schema
+      .createTable('api_keys')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('models', 'text')
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text')
+      .addColumn('revoked_at', 'text')
+      .execute();
   },
 ];
 

@@ -1,0 +1,11 @@
+/**
+ * The credentials of an HTTP request: `Authorization: Bearer …`, or `x-api-key` for clients that
+ * cannot set Authorization (some load generators, browser EventSource).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Credentials } from '../../security/index.js';
+
+export function requestCredentials(headers: IncomingHttpHeaders): Credentials {
+  const apiKey = headers['x-api-key'];
+  return { authorization: headers.authorization, apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey };
+}
