@@ -74,3 +74,17 @@ def explicit_server(repository):
     running = _start(repository, "--model-control-mode", "explicit")
     yield running
     assert running.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def secured_server(repository):
+    """A server that requires credentials, and an `infer` API key made with `modelport keys create`."""
+    created = subprocess.run(
+        ["node", os.path.join(ROOT, "bin", "modelport.js"), "keys", "create", "--role", "infer",
+         "--model-repository", repository, "--name", "conformance", "--json"],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )
+    running = _start(repository, secure=True)
+    running.key = json.loads(created.stdout)["key"]
+    yield running
+    assert running.stop() == 0

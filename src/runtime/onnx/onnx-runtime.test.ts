@@ -4,7 +4,7 @@
  * against a JavaScript reference, a round trip of every datatype, run errors, and crash recovery.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,6 +172,10 @@ describe('OnnxRuntime.inspect', () => {
       await rejectsWith(runtime.inspect(await withLocation(location)), 'MP_ERR_MODEL_LOAD', 'outside the model');
     }
     await rejectsWith(runtime.inspect(await withLocation('weights.bin')), 'MP_ERR_MODEL_LOAD', 'not found');
+    // A link beside the model that leads out of its folder is refused like a '..' path.
+    await writeFile(join(dir, 'outside.bin'), new Uint8Array(16 * 32 * 4));
+    await symlink(join(dir, 'outside.bin'), join(folder, 'linked.bin'));
+    await rejectsWith(runtime.inspect(await withLocation('linked.bin')), 'MP_ERR_MODEL_LOAD', 'links outside');
     await writeFile(join(folder, 'weights.bin'), new Uint8Array(16 * 32 * 4));
     const signature = await runtime.inspect(await withLocation('weights.bin'));
     assert.equal(signature.inputs[0]!.name, 'input');

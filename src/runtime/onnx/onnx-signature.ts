@@ -5,7 +5,7 @@
  * outside the model's folder (external data with absolute or '..' locations), each with a message
  * naming the file and what is wrong with it.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
@@ -143,12 +143,20 @@ async function checkExternalData(modelPath: string, model: ModelProto): Promise<
     }
     if (!locations.has(location)) locations.set(location, tensor.name);
   });
+  const realFolder = locations.size > 0 ? await realpath(folder) : folder;
   for (const [location, tensorName] of locations) {
+    let real: string;
     try {
-      const info = await stat(resolve(folder, location));
+      real = await realpath(resolve(folder, location));
+      const info = await stat(real);
       if (!info.isFile()) throw new Error('not a file');
     } catch (error) {
       throw loadError(`external data file '${location}' of tensor '${tensorName}' not found beside '${modelPath}'`, error);
+    }
+    // A symbolic link beside the model is as good as a '..' path: where it leads is what counts.
+    const rel = relative(realFolder, real);
+    if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+      throw loadError(`external data file '${location}' of tensor '${tensorName}' links outside the model's folder; external data files must sit beside the model`);
     }
   }
 }
