@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { modelport } from '../fixtures/cli-runner.js';
 import { healthClient, inferenceClient, type GrpcTestClient } from '../fixtures/grpc-client.js';
 import { createMlpRepository, type RegistryRepository } from '../fixtures/registry-repository.js';
@@ -179,6 +179,29 @@ describe('a server that requires credentials', () => {
     const metrics = await fetch(server.metricsUrl, { headers: { authorization: `Bearer ${keys.read.key}` } });
     assert.equal(metrics.status, 200);
     assert.match(await metrics.text(), /nv_inference_request_success/);
+  });
+
+  it('admits each request of a gRPC stream by its credential and model', async () => {
+    const stream = (metadata: Record<string, string>, models: string[]) =>
+      new Promise<Array<{ error_message: string }>>((resolve, reject) => {
+        const meta = new Metadata();
+        for (const [k, v] of Object.entries(metadata)) meta.set(k, v);
+        const call = (grpc.raw as unknown as { ModelStreamInfer(m: Metadata): import('@grpc/grpc-js').ClientDuplexStream<object, { error_message: string }> }).ModelStreamInfer(meta);
+        const answers: Array<{ error_message: string }> = [];
+        call.on('data', (answer) => answers.push(answer));
+        call.on('error', reject);
+        call.on('end', () => resolve(answers));
+        const x = Buffer.alloc(256 * 4);
+        for (const [i, model] of models.entries()) {
+          call.write({ id: String(i), model_name: model, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 256] }], raw_input_contents: [x] });
+        }
+        call.end();
+      });
+    const anonymous = await stream({}, ['mlp']);
+    assert.equal(anonymous.length, 1);
+    assert.match(anonymous[0]!.error_message, /needs credentials/);
+    const limited = await stream({ authorization: `Bearer ${keys.mlpOnly.key}` }, ['mlp', 'text_direction', 'mlp']);
+    assert.deepEqual(limited.map((a) => a.error_message).sort(), ['', '', "Request for unknown model: 'text_direction' is not found"]);
   });
 
   it('refuses JWTs with alg none, a wrong signature, past expiry or for another audience', async () => {
