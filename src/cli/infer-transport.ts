@@ -133,7 +133,7 @@ export function httpTransport(url: string): InferTransport {
 }
 
 export function grpcTransport(address: string): InferTransport {
-  const client = new GrpcInferenceClient(address);
+  const client = new GrpcInferenceClient(address, process.env.MODELPORT_TOKEN);
   return {
     async metadata(model, version) {
       const metadata = await client.call<{ inputs: Array<{ name: string; datatype: string; shape: string[] }> }>('ModelMetadata', { name: model, version: version ?? '' });

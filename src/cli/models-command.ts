@@ -33,7 +33,7 @@ export function registerModels(program: Command): void {
 }
 
 async function grpcIndex(address: string): Promise<IndexEntry[]> {
-  const client = new GrpcInferenceClient(address);
+  const client = new GrpcInferenceClient(address, process.env.MODELPORT_TOKEN);
   try {
     const { models } = await client.call<{ models: Array<{ name: string; version: string; state: string; reason: string }> }>('RepositoryIndex', {});
     // Same shape as the REST index: empty version and reason are absent there.
