@@ -301,6 +301,14 @@ describe('a server that requires credentials', () => {
     assert.throws(() => statSync('/tmp/zip-slip.txt'));
   });
 
+  it('writes the credential, not just the name a client claims, into the audit log', async () => {
+    const alias = await call('/v1/models/mlp/aliases/production', { method: 'PUT', token: keys.admin.key, body: JSON.stringify({ version: 1 }), headers: { 'content-type': 'application/json', 'x-modelport-actor': 'mallory' } });
+    assert.equal(alias.status, 200, alias.text);
+    const audit = await call('/v1/audit?model=mlp', { token: keys.read.key });
+    const entry = (JSON.parse(audit.text) as Array<{ action: string; actor: string }>).find((e) => e.action === 'alias.set');
+    assert.equal(entry?.actor, `mallory (key:${keys.admin.id})`);
+  });
+
   it('stops accepting a revoked key within seconds', async () => {
     assert.equal((await infer('mlp', keys.doomed.key)).status, 200);
     const revoked = await modelport('keys', 'revoke', keys.doomed.id, '--registry', repo.registryUrl);

@@ -21,6 +21,7 @@ import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import * as S from './management-schemas.js';
 import { withUploadBody } from './upload-body.js';
+import type { RequestWithPrincipal } from './request-credentials.js';
 
 export interface ManagementRoutesOptions {
   /** info.version of the OpenAPI document: the server's version. */
@@ -341,8 +342,16 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
   return trimmed === undefined || trimmed === '' ? undefined : trimmed;
 }
 
+/**
+ * Who made a change, for the audit log: the authenticated credential, with the name the client
+ * gives in x-modelport-actor beside it (a claim, so it never replaces the credential); only that
+ * name on a server without credentials.
+ */
 function actor(request: FastifyRequest): Actor {
-  return { name: singleHeader(request.headers['x-modelport-actor']) ?? DEFAULT_ACTOR };
+  const claimed = singleHeader(request.headers['x-modelport-actor']);
+  const principal = (request as unknown as Partial<RequestWithPrincipal>).principal;
+  if (principal && principal.id !== 'anonymous') return { name: claimed ? `${claimed} (${principal.id})` : principal.id };
+  return { name: claimed ?? DEFAULT_ACTOR };
 }
 
 function parseJsonBody(body: Buffer): unknown {

@@ -20,6 +20,7 @@ import Fastify, {
 import { isModelportError, silentLogger, type Logger } from '../../core/index.js';
 import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
 import type { Gatekeeper } from '../../security/index.js';
+import type { RequestWithPrincipal } from './request-credentials.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
@@ -166,6 +167,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
   const gatekeeper = options.gatekeeper;
   if (gatekeeper) {
     // Before the body is read, on every route and on paths that match none.
+    // The principal stays on the request: the management routes write it into the audit log.
+    app.decorateRequest('principal', null);
     app.addHook('onRequest', (request, _reply, done) => {
       let admitted;
       try {
@@ -174,8 +177,15 @@ export function createRestServer(options: RestServerOptions): RestServer {
         done(error as Error);
         return;
       }
-      if (admitted instanceof Promise) admitted.then(() => done(), done);
-      else done();
+      if (admitted instanceof Promise) {
+        admitted.then((principal) => {
+          (request as unknown as RequestWithPrincipal).principal = principal;
+          done();
+        }, done);
+      } else {
+        (request as unknown as RequestWithPrincipal).principal = admitted;
+        done();
+      }
     });
   }
 
