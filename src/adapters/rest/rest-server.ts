@@ -25,6 +25,8 @@ import { createInferFastPath } from './infer-fast-path.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerJobRoutes, type JobsApi } from './job-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
+import { MAX_PARAM_LENGTH } from './model-paths.js';
+import { registerOpenApi } from './openapi.js';
 import { registerV2Routes } from './v2-routes.js';
 
 /** Triton's HTTP_DEFAULT_MAX_INPUT_SIZE. */
@@ -53,7 +55,7 @@ export interface RestServerOptions {
   inferFastPath?: boolean;
   /** Idle keep-alive time; above common load-balancer idle timeouts (60 s) by default. */
   keepAliveTimeoutMs?: number;
-  /** When given, the management API is served under /v1/ with its OpenAPI document at /docs. */
+  /** When given, the management API is served under /v1/ (the OpenAPI document at /docs covers it too). */
   management?: ManagementApi;
   /** When given, the drift report is served at /v1/drift and /v1/models/{model}/drift. */
   drift?: DriftStatusSource;
@@ -117,7 +119,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
     // close) rather than refused: the data plane keeps running until the listener is closed.
     return503OnClosing: false,
     exposeHeadRoutes: false,
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     clientErrorHandler: answerClientError,
     frameworkErrors: (error, _request, reply) => sendError(reply, errorStatus(error), error.message),
   });
@@ -152,8 +154,10 @@ export function createRestServer(options: RestServerOptions): RestServer {
     });
   }
 
+  // First: the document covers the routes registered after it.
+  registerOpenApi(app, { version: options.dataPlane.serverMetadata().version });
   registerV2Routes(app, { dataPlane: options.dataPlane, responseCompression: options.responseCompression ?? true });
-  if (options.management) registerManagementRoutes(app, options.management, { version: options.dataPlane.serverMetadata().version });
+  if (options.management) registerManagementRoutes(app, options.management);
   if (options.drift) registerDriftRoutes(app, options.drift);
   if (options.jobs) registerJobRoutes(app, options.jobs);
 
