@@ -183,3 +183,11 @@ test('a parameter named __proto__ stays a plain key', () => {
   assert.equal(Object.getPrototypeOf(request.parameters), Object.prototype);
   assert.deepEqual(Object.keys(request.parameters!), ['__proto__']);
 });
+
+test('error messages describe hostile values without throwing: BigInts, deep nesting, long strings', () => {
+  const decode = (text: string) => () => decodeInferRequest(Buffer.from(text), undefined, 'm', undefined);
+  rejects(decode('{"inputs":[{"name":"x","shape":[1],"datatype":[12345678901234567890],"data":[1]}]}'), /'datatype' for input 'x': \[12345678901234567000\] is not a V2 datatype/);
+  rejects(decode('{"inputs":[{"name":"x","shape":[{"a":12345678901234567890}],"datatype":"FP32","data":[1]}]}'), /'shape' for input 'x': \{"a":12345678901234567000\} is not/);
+  rejects(decode(`{"inputs":[{"name":"x","shape":[1],"datatype":${'['.repeat(20000)}${']'.repeat(20000)},"data":[1]}]}`), /'datatype' for input 'x': .* is not a V2 datatype/);
+  rejects(decode(`{"parameters":{"priority":"${'p'.repeat(100000)}"},"inputs":[]}`), /expected an unsigned integer, got "p{20,}\.\.\.$/);
+});

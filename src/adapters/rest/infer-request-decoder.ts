@@ -17,6 +17,7 @@ import {
   type TensorData,
 } from '../../core/index.js';
 
+import { describeJson } from './describe-json.js';
 import { decodeJsonTensorData } from './json-tensor-codec.js';
 import { parseJsonText } from './parse-json-text.js';
 
@@ -89,7 +90,7 @@ function decodeInputs(value: unknown, body: Uint8Array, jsonLength: number, hasB
     if (typeof name !== 'string') throw malformed(`unable to parse 'name' of input ${i}: expected a string`);
     const datatype = input.datatype;
     if (!isDatatype(datatype)) {
-      throw mpError('MP_ERR_INPUT_DATATYPE', `unable to parse 'datatype' for input '${name}': ${JSON.stringify(datatype ?? null)} is not a V2 datatype`);
+      throw mpError('MP_ERR_INPUT_DATATYPE', `unable to parse 'datatype' for input '${name}': ${describeJson(datatype ?? null)} is not a V2 datatype`);
     }
     const shape = decodeShape(name, input.shape);
     const count = elementCount(shape);
@@ -163,7 +164,7 @@ function decodeShape(name: string, value: unknown): number[] {
     if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
       throw mpError(
         'MP_ERR_INPUT_SHAPE',
-        `unable to parse 'shape' for input '${name}': ${typeof dim === 'bigint' ? String(dim) : JSON.stringify(dim)} is not a non-negative integer`,
+        `unable to parse 'shape' for input '${name}': ${describeJson(dim)} is not a non-negative integer`,
       );
     }
     shape[i] = dim;
@@ -280,9 +281,8 @@ function isObject(value: unknown): value is JsonObject {
 function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'bigint') return String(value);
   if (typeof value === 'object') return 'an object';
-  return JSON.stringify(value);
+  return describeJson(value);
 }
 
 function malformed(message: string) {

@@ -20,6 +20,7 @@ import type { DataFormat, JobRecord, JobRequest } from '../../jobs/index.js';
 import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import { validationError } from './management-routes.js';
+import { checkJsonDepth } from './parse-json-text.js';
 import { withUploadBody } from './upload-body.js';
 
 /** What the routes need of the server's jobs; src/jobs' JobManager is one. */
@@ -109,8 +110,19 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
             done(error);
             return;
           }
+          if (decoded!.length === 0) {
+            done(null, undefined);
+            return;
+          }
+          const text = decoded!.toString('utf8');
           try {
-            done(null, decoded!.length === 0 ? undefined : JSON.parse(decoded!.toString('utf8')));
+            checkJsonDepth(text);
+          } catch (depthError) {
+            done(depthError as Error);
+            return;
+          }
+          try {
+            done(null, JSON.parse(text));
           } catch (parseError) {
             done(mpError('MP_ERR_REQUEST_MALFORMED', `the request body is not valid JSON: ${(parseError as Error).message}`, parseError));
           }

@@ -18,6 +18,7 @@ import type { Actor, ManagementApi, PublishRequest } from '../../dataplane/index
 import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import * as S from './management-schemas.js';
+import { checkJsonDepth } from './parse-json-text.js';
 import { withUploadBody } from './upload-body.js';
 
 /**
@@ -318,8 +319,10 @@ function actor(request: FastifyRequest): Actor {
 
 function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) return undefined;
+  const text = body.toString('utf8');
+  checkJsonDepth(text);
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text);
   } catch (error) {
     throw mpError('MP_ERR_REQUEST_MALFORMED', `the request body is not valid JSON: ${(error as Error).message}`, error);
   }

@@ -11,7 +11,7 @@ import type { DataPlaneApi } from '../../dataplane/index.js';
 import { HttpError } from './http-error.js';
 import { handleInfer } from './infer-handler.js';
 import { modelPaths, type ModelParams } from './model-paths.js';
-import { parseJsonText } from './parse-json-text.js';
+import { checkJsonDepth, parseJsonText } from './parse-json-text.js';
 import * as D from './v2-schemas.js';
 
 export interface V2RoutesOptions {
@@ -138,7 +138,9 @@ function sendJson(reply: FastifyReply, value: unknown): void {
 
 function optionalJsonObject(body: unknown): Record<string, unknown> | undefined {
   if (!(body instanceof Uint8Array) || body.byteLength === 0) return undefined;
-  const json = parseJsonText(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  checkJsonDepth(text);
+  const json = parseJsonText(text);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw mpError('MP_ERR_REQUEST_MALFORMED', 'the request body must be a JSON object');
   }
