@@ -116,6 +116,14 @@ export class ModelportServer {
       ...(this.#payloadLogger ? { payloadLog: this.#payloadLogger } : {}),
       ...(releases ? { releases } : {}),
       ...(this.#drift ? { drift: this.#drift.monitor } : {}),
+      limits: {
+        maxInputs: config.maxRequestInputs,
+        maxOutputs: config.maxRequestOutputs,
+        maxTensorElements: config.maxTensorElements,
+        maxStringTensorElements: config.maxStringTensorElements,
+        maxStringElementBytes: config.maxStringElementBytes,
+        maxTensorBytes: config.maxRequestTensorBytes,
+      },
     });
     if (metrics) {
       registerTritonMetrics(metrics, this.dataPlane);
@@ -159,6 +167,10 @@ export class ModelportServer {
       // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
       // inference requests have their own line, at --request-log-level.
       ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
+      maxHeaderBytes: config.maxHeaderBytes,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
     });
     if (config.allowGrpc) {
       this.#grpc = createGrpcServer({

@@ -3,11 +3,10 @@
  * Buffer bodies (infer bodies may be binary; JSON is parsed by the routes, BigInt-aware), request
  * decompression, and one error path so that every failure, fastify's own included, answers
  * `{"error": "..."}` with the status from error-status.ts. Connection timeouts are set for life
- * behind a load balancer; close() drains in-flight requests.
+ * behind a load balancer, and header, time and connection limits (http-listener.ts) against
+ * clients that hold the server; close() drains in-flight requests.
  */
-import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -21,6 +20,15 @@ import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
+import {
+  clientErrorAnswer,
+  createHttpListener,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type HttpListenerOptions,
+} from './http-listener.js';
 import { createInferFastPath } from './infer-fast-path.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerJobRoutes, type JobsApi } from './job-routes.js';
@@ -61,6 +69,14 @@ export interface RestServerOptions {
   drift?: DriftStatusSource;
   /** When given, batch jobs are served at /v1/jobs. */
   jobs?: JobsApi;
+  /** Largest request header section in bytes; larger is 431 (default 16 KiB, Node's). */
+  maxHeaderBytes?: number;
+  /** Time a request's headers may take to arrive, from its first byte; slower is 408 (default 15 s). */
+  headersTimeoutMs?: number;
+  /** Time a whole request may take to arrive; slower is 408 (default 300 s). */
+  requestTimeoutMs?: number;
+  /** Open connections at most; requests on connections beyond are answered 503 (default 4096, 0 = no limit). */
+  maxConnections?: number;
 }
 
 export interface RestAddress {
@@ -79,8 +95,6 @@ export interface RestServer {
 }
 
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
-/** A whole request (headers and body) must arrive within this time. */
-const REQUEST_TIMEOUT_MS = 300_000;
 
 export function createRestServer(options: RestServerOptions): RestServer {
   const logger = options.logger ?? silentLogger;
@@ -97,35 +111,29 @@ export function createRestServer(options: RestServerOptions): RestServer {
         ...(options.onResponse ? { onResponse: options.onResponse } : {}),
       });
 
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const listener: Omit<HttpListenerOptions, 'handler' | 'fastPath'> = {
+    keepAliveTimeoutMs: keepAliveTimeout,
+    headersTimeoutMs: Math.min(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout),
+    requestTimeoutMs: requestTimeout,
+    maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+  };
   const app = Fastify({
     logger: false,
-    ...(fastPath
-      ? {
-          serverFactory: (handler: (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => void) => {
-            const server = createServer((request, response) => {
-              if (!fastPath(request, response)) handler(request, response);
-            });
-            // fastify sets these only on servers it creates itself.
-            server.keepAliveTimeout = keepAliveTimeout;
-            server.requestTimeout = REQUEST_TIMEOUT_MS;
-            return server;
-          },
-        }
-      : {}),
+    // The node:http server with its limits and timeouts (http-listener.ts), the fast path ahead of fastify.
+    serverFactory: (handler) => createHttpListener({ handler, fastPath, ...listener }),
     bodyLimit,
     keepAliveTimeout,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    requestTimeout,
     // Requests still arriving on open connections while closing are served (with Connection:
     // close) rather than refused: the data plane keeps running until the listener is closed.
     return503OnClosing: false,
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: clientErrorAnswer(listener),
     frameworkErrors: (error, _request, reply) => sendError(reply, errorStatus(error), error.message),
   });
-  // Headers of a request on a reused connection may only start arriving when keep-alive is about
-  // to expire; Node wants headersTimeout above keepAliveTimeout for that race.
-  app.server.headersTimeout = keepAliveTimeout + 1_000;
 
   app.removeAllContentTypeParsers();
   const parseBody = (request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: Buffer) => void): void => {
@@ -200,21 +208,4 @@ function errorMessage(error: Error, request: FastifyRequest, bodyLimit: number):
     default:
       return error.message;
   }
-}
-
-/**
- * Malformed HTTP never reaches the routes; answer it in the same error shape, then close, since
- * the connection's framing can no longer be trusted.
- */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = errorBody(STATUS_CODES[status] ?? 'Bad Request');
-  if (!socket.writable) {
-    socket.destroy(error);
-    return;
-  }
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
