@@ -2,7 +2,8 @@
 
 The repository served is built by scripts/conformance-repository.ts: the example models plus
 `datatypes`, an identity model with one input per datatype. Ports are read from the server's own
-start-up log line, so nothing is guessed.
+start-up log line, so nothing is guessed. The fuzz server gets a repository, registry and data
+root of its own, because the fuzzer changes what it finds there.
 """
 import json
 import os
@@ -52,10 +53,15 @@ def _start(repository: str, *args: str) -> Server:
     raise RuntimeError(f"modelport exited with {process.wait()} before serving: {logs[-5:]}")
 
 
+def _build_repository(prefix: str) -> str:
+    target = tempfile.mkdtemp(prefix=prefix)
+    subprocess.run(["node", os.path.join(ROOT, "dist", "scripts", "conformance-repository.js"), target], check=True, cwd=ROOT)
+    return target
+
+
 @pytest.fixture(scope="session")
 def repository():
-    target = tempfile.mkdtemp(prefix="modelport-conformance-")
-    subprocess.run(["node", os.path.join(ROOT, "dist", "scripts", "conformance-repository.js"), target], check=True, cwd=ROOT)
+    target = _build_repository("modelport-conformance-")
     yield target
     shutil.rmtree(target, ignore_errors=True)
 
@@ -72,3 +78,23 @@ def explicit_server(repository):
     running = _start(repository, "--model-control-mode", "explicit")
     yield running
     assert running.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def fuzz_server():
+    """Every part of the REST API on: the registry (SQLite, the default), explicit model control
+    (so load and unload run), the jobs API on a data root, and drift watch on mlp."""
+    root = tempfile.mkdtemp(prefix="modelport-fuzz-")
+    repository = _build_repository("modelport-fuzz-repository-")
+    data_root = os.path.join(root, "data")
+    os.makedirs(data_root)
+    running = _start(
+        repository,
+        "--model-control-mode", "explicit", "--load-model", "*",
+        "--data-root", data_root,
+        "--drift-baseline", "mlp=100",
+    )
+    yield running
+    assert running.stop() == 0
+    shutil.rmtree(repository, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
