@@ -3,7 +3,7 @@
  * management API, drift and jobs), from the routes themselves: builds the REST server with
  * stand-ins for the data plane, the management API, the drift monitor and the jobs service
  * (nothing is called, nothing listens) and asks @fastify/swagger for the document. Run after a
- * build: `node dist/scripts/write-openapi.js`.
+ * build: `node dist/scripts/write-openapi.js` (or with a path, to write the document elsewhere).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +12,7 @@ import { createRestServer, type DriftStatusSource, type JobsApi } from '../src/a
 import type { DataPlaneApi, ManagementApi } from '../src/dataplane/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const target = join(root, 'docs', 'api', 'openapi.json');
+const target = process.argv[2] ?? join(root, 'docs', 'api', 'openapi.json');
 
 /** Any method of a stand-in fails: documenting the routes never calls them. */
 function standIn<T extends object>(name: string, known: Partial<T> = {}): T {
