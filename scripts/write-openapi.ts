@@ -1,17 +1,18 @@
 /**
- * Writes docs/api/openapi.json, the OpenAPI document of the management API, from the routes
- * themselves: builds the REST server with stand-ins for the data plane and the management API
+ * Writes docs/api/openapi.json, the OpenAPI document of the whole REST API (the V2 routes, the
+ * management API, drift and jobs), from the routes themselves: builds the REST server with
+ * stand-ins for the data plane, the management API, the drift monitor and the jobs service
  * (nothing is called, nothing listens) and asks @fastify/swagger for the document. Run after a
- * build: `node dist/scripts/write-openapi.js`.
+ * build: `node dist/scripts/write-openapi.js` (or with a path, to write the document elsewhere).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRestServer } from '../src/adapters/rest/index.js';
+import { createRestServer, type DriftStatusSource, type JobsApi } from '../src/adapters/rest/index.js';
 import type { DataPlaneApi, ManagementApi } from '../src/dataplane/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const target = join(root, 'docs', 'api', 'openapi.json');
+const target = process.argv[2] ?? join(root, 'docs', 'api', 'openapi.json');
 
 /** Any method of a stand-in fails: documenting the routes never calls them. */
 function standIn<T extends object>(name: string, known: Partial<T> = {}): T {
@@ -28,7 +29,13 @@ function standIn<T extends object>(name: string, known: Partial<T> = {}): T {
 
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 const dataPlane = standIn<DataPlaneApi>('dataPlane', { serverMetadata: () => ({ name: 'modelport', version, extensions: [] }) });
-const server = createRestServer({ dataPlane, management: standIn<ManagementApi>('management'), inferFastPath: false });
+const server = createRestServer({
+  dataPlane,
+  management: standIn<ManagementApi>('management'),
+  drift: standIn<DriftStatusSource>('drift'),
+  jobs: standIn<JobsApi>('jobs'),
+  inferFastPath: false,
+});
 
 await server.fastify.ready();
 const document = server.fastify.swagger();

@@ -127,6 +127,14 @@ export class ModelportServer {
       ...(this.#payloadLogger ? { payloadLog: this.#payloadLogger } : {}),
       ...(releases ? { releases } : {}),
       ...(this.#drift ? { drift: this.#drift.monitor } : {}),
+      limits: {
+        maxInputs: config.maxRequestInputs,
+        maxOutputs: config.maxRequestOutputs,
+        maxTensorElements: config.maxTensorElements,
+        maxStringTensorElements: config.maxStringTensorElements,
+        maxStringElementBytes: config.maxStringElementBytes,
+        maxTensorBytes: config.maxRequestTensorBytes,
+      },
     });
     if (metrics) {
       registerTritonMetrics(metrics, this.dataPlane);
@@ -175,6 +183,10 @@ export class ModelportServer {
       // An access line for every HTTP request (metadata, health, 404s too) at trace level only;
       // inference requests have their own line, at --request-log-level.
       ...(config.logLevel === 'trace' ? { onResponse: (info: object) => httpLogger.trace(info, 'http') } : {}),
+      maxHeaderBytes: config.maxHeaderBytes,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
     };
     // With --admin-port the management API lives on its own listener only, which can be bound
     // to an interface that the inference traffic's network cannot reach.

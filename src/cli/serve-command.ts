@@ -57,6 +57,16 @@ interface ServeFlags {
   tlsKey?: string;
   tlsClientCa?: string;
   config?: string;
+  maxRequestInputs?: string;
+  maxRequestOutputs?: string;
+  maxTensorElements?: string;
+  maxStringTensorElements?: string;
+  maxStringElementBytes?: string;
+  maxRequestTensorBytes?: string;
+  maxHeaderBytes?: string;
+  headersTimeoutMs?: string;
+  requestTimeoutMs?: string;
+  maxConnections?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -99,7 +109,7 @@ export function registerServe(program: Command): void {
     .option('--drift-cooldown-secs <secs>', 'at most one alert and retraining call per model in this time (default 3600)')
     .option('--data-root <dir>', 'serve batch jobs (/v1/jobs) over files in this folder (default: jobs API off)')
     .option('--insecure', 'serve without credentials: anyone who can connect may infer, upload and roll out (a trusted network only)')
-    .option('--admin-port <port>', 'serve the management API (/v1, /docs) on this port only (default: on the HTTP port)')
+    .option('--admin-port <port>', 'serve the management API (/v1) on this port only (default: on the HTTP port)')
     .option('--admin-host <host>', 'address of the admin listener (default: --host)')
     .option('--jwt-key-file <file>', 'accept bearer JWTs verified by this PEM public key/certificate, JWK or JWKS')
     .option('--jwt-issuer <iss>', 'required iss of accepted JWTs')
@@ -112,6 +122,16 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
+    .option('--max-request-inputs <n>', 'inputs one inference request may carry (default 256)')
+    .option('--max-request-outputs <n>', 'outputs one inference request may name (default 256)')
+    .option('--max-tensor-elements <n>', 'elements of one input tensor (default 16777216)')
+    .option('--max-string-tensor-elements <n>', 'elements of one BYTES input tensor (default 1048576)')
+    .option('--max-string-element-bytes <bytes>', 'bytes of one BYTES element (default 16777216)')
+    .option('--max-request-tensor-bytes <bytes>', 'bytes of all inputs of a request once decoded (default: the HTTP body limit)')
+    .option('--max-header-bytes <bytes>', 'largest HTTP request header section (default 16384; larger is 431)')
+    .option('--headers-timeout-ms <ms>', 'time an HTTP request\'s headers may take to arrive (default 15000; slower is 408)')
+    .option('--request-timeout-ms <ms>', 'time a whole HTTP request may take to arrive (default 300000; slower is 408)')
+    .option('--max-connections <n>', 'open HTTP connections at most; requests beyond are answered 503 (default 4096, 0 = no limit)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
       let config;
@@ -166,6 +186,16 @@ export function registerServe(program: Command): void {
             tlsCert: flags.tlsCert,
             tlsKey: flags.tlsKey,
             tlsClientCa: flags.tlsClientCa,
+            maxRequestInputs: flags.maxRequestInputs,
+            maxRequestOutputs: flags.maxRequestOutputs,
+            maxTensorElements: flags.maxTensorElements,
+            maxStringTensorElements: flags.maxStringTensorElements,
+            maxStringElementBytes: flags.maxStringElementBytes,
+            maxRequestTensorBytes: flags.maxRequestTensorBytes,
+            maxHeaderBytes: flags.maxHeaderBytes,
+            headersTimeoutMs: flags.headersTimeoutMs,
+            requestTimeoutMs: flags.requestTimeoutMs,
+            maxConnections: flags.maxConnections,
           },
           process.env,
           flags.config,

@@ -34,3 +34,24 @@ test('a config file with an unknown key is refused', () => {
 test('environment names follow the keys', () => {
   assert.equal(envName('repositoryPollSecs'), 'MODELPORT_REPOSITORY_POLL_SECS');
 });
+
+test('request and connection limits: defaults, the tensor-bytes default follows the body limit, bad values named', () => {
+  const defaults = loadServerConfig({}, {});
+  assert.equal(defaults.maxRequestInputs, 256);
+  assert.equal(defaults.maxRequestOutputs, 256);
+  assert.equal(defaults.maxTensorElements, 16 * 1024 * 1024);
+  assert.equal(defaults.maxRequestTensorBytes, defaults.httpBodyLimit);
+  assert.equal(defaults.maxHeaderBytes, 16384);
+  assert.equal(defaults.headersTimeoutMs, 15000);
+  assert.equal(defaults.requestTimeoutMs, 300000);
+  assert.equal(defaults.maxConnections, 4096);
+  const custom = loadServerConfig({ httpBodyLimit: '2048', maxTensorElements: '10', maxConnections: '0' }, { MODELPORT_MAX_STRING_ELEMENT_BYTES: '7' });
+  assert.equal(custom.maxRequestTensorBytes, 2048);
+  assert.equal(custom.maxTensorElements, 10);
+  assert.equal(custom.maxConnections, 0);
+  assert.equal(custom.maxStringElementBytes, 7);
+  assert.equal(loadServerConfig({ httpBodyLimit: '2048', maxRequestTensorBytes: '99999' }, {}).maxRequestTensorBytes, 99999);
+  assert.throws(() => loadServerConfig({ maxRequestOutputs: '0' }, {}), /invalid configuration 'maxRequestOutputs' \(MODELPORT_MAX_REQUEST_OUTPUTS\).*from 1/);
+  assert.throws(() => loadServerConfig({ headersTimeoutMs: '5000', requestTimeoutMs: '1000' }, {}), /'headersTimeoutMs'.*at most requestTimeoutMs \(1000\)/);
+  assert.throws(() => loadServerConfig({ maxHeaderBytes: '10' }, {}), /maxHeaderBytes/);
+});

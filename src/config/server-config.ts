@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { mpError } from '../core/index.js';
+import { DEFAULT_REQUEST_LIMITS, mpError } from '../core/index.js';
 
 export type ModelControlMode = 'none' | 'poll' | 'explicit';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -81,7 +81,7 @@ export interface ServerConfig {
   dataRoot: string;
   /** Serve without credentials: every caller may do everything. Only for a trusted network. */
   insecure: boolean;
-  /** Serve the management API (/v1, /docs) on this port only, not on httpPort (0 = on httpPort). */
+  /** Serve the management API (/v1) on this port only, not on httpPort (0 = on httpPort). */
   adminPort: number;
   /** Address of the admin listener ("" = host). */
   adminHost: string;
@@ -105,6 +105,27 @@ export interface ServerConfig {
   tlsKey: string;
   /** PEM CA bundle: require client certificates signed by it (mutual TLS; "" = none asked). */
   tlsClientCa: string;
+  // Request limits: what one request may cost, refused with an error naming the limit.
+  /** Inputs one inference request may carry. */
+  maxRequestInputs: number;
+  /** Outputs one inference request may name. */
+  maxRequestOutputs: number;
+  /** Elements of one input tensor (and the longest any one dimension may be). */
+  maxTensorElements: number;
+  /** Elements of one BYTES input tensor (each costs an object in memory). */
+  maxStringTensorElements: number;
+  /** Bytes of one BYTES element. */
+  maxStringElementBytes: number;
+  /** Bytes of all inputs of one request once decoded (default: httpBodyLimit, as Triton bounds JSON expansion). */
+  maxRequestTensorBytes: number;
+  /** Largest HTTP request header section, bytes; larger is 431. */
+  maxHeaderBytes: number;
+  /** Time an HTTP request's headers may take to arrive, ms, counted from its first byte; slower is 408. */
+  headersTimeoutMs: number;
+  /** Time a whole HTTP request (headers and body) may take to arrive, ms; slower is 408. */
+  requestTimeoutMs: number;
+  /** Open HTTP connections at most; requests on connections beyond are answered 503 and closed (0 = no limit). */
+  maxConnections: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -156,6 +177,16 @@ export const DEFAULTS: ServerConfig = {
   tlsKey: '',
   tlsClientCa: '',
   cpuCount: availableParallelism(),
+  maxRequestInputs: DEFAULT_REQUEST_LIMITS.maxInputs,
+  maxRequestOutputs: DEFAULT_REQUEST_LIMITS.maxOutputs,
+  maxTensorElements: DEFAULT_REQUEST_LIMITS.maxTensorElements,
+  maxStringTensorElements: DEFAULT_REQUEST_LIMITS.maxStringTensorElements,
+  maxStringElementBytes: DEFAULT_REQUEST_LIMITS.maxStringElementBytes,
+  maxRequestTensorBytes: DEFAULT_REQUEST_LIMITS.maxTensorBytes,
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 15_000,
+  requestTimeoutMs: 300_000,
+  maxConnections: 4096,
 };
 
 /** Environment variable for each key: httpPort → MODELPORT_HTTP_PORT. */
@@ -299,7 +330,28 @@ function validate(source: Source): ServerConfig {
   if (config.loadModels.length > 0 && config.modelControlMode !== 'explicit') {
     throw invalid('loadModels', config.loadModels.join(','), "only with modelControlMode 'explicit' (--model-control-mode explicit)");
   }
+  validateLimits(s, config);
   return config;
+}
+
+/** The request limits, at the end of validate() so that other settings they default to are known. */
+function validateLimits(s: Source, config: ServerConfig): void {
+  const MAX = 2 ** 31 - 1;
+  if (s.maxRequestInputs !== undefined) config.maxRequestInputs = int(s.maxRequestInputs, 'maxRequestInputs', 1, 1 << 20);
+  if (s.maxRequestOutputs !== undefined) config.maxRequestOutputs = int(s.maxRequestOutputs, 'maxRequestOutputs', 1, 1 << 20);
+  if (s.maxTensorElements !== undefined) config.maxTensorElements = int(s.maxTensorElements, 'maxTensorElements', 1, MAX);
+  if (s.maxStringTensorElements !== undefined) config.maxStringTensorElements = int(s.maxStringTensorElements, 'maxStringTensorElements', 1, MAX);
+  if (s.maxStringElementBytes !== undefined) config.maxStringElementBytes = int(s.maxStringElementBytes, 'maxStringElementBytes', 1, MAX);
+  // Unset, decoded inputs may take as many bytes as the body limit allows in, as in Triton.
+  config.maxRequestTensorBytes = s.maxRequestTensorBytes !== undefined ? int(s.maxRequestTensorBytes, 'maxRequestTensorBytes', 1, Number.MAX_SAFE_INTEGER) : config.httpBodyLimit;
+  // Node's default and llhttp's ceiling bound the header section.
+  if (s.maxHeaderBytes !== undefined) config.maxHeaderBytes = int(s.maxHeaderBytes, 'maxHeaderBytes', 1024, 1024 * 1024);
+  if (s.headersTimeoutMs !== undefined) config.headersTimeoutMs = int(s.headersTimeoutMs, 'headersTimeoutMs', 1, 3_600_000);
+  if (s.requestTimeoutMs !== undefined) config.requestTimeoutMs = int(s.requestTimeoutMs, 'requestTimeoutMs', 1, 86_400_000);
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw invalid('headersTimeoutMs', config.headersTimeoutMs, `at most requestTimeoutMs (${config.requestTimeoutMs}): the whole request includes its headers`);
+  }
+  if (s.maxConnections !== undefined) config.maxConnections = int(s.maxConnections, 'maxConnections', 0, 1_000_000);
 }
 
 function registryUrl(value: unknown): string {

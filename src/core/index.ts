@@ -2,6 +2,7 @@
 export * from './datatypes.js';
 export * from './tensor.js';
 export * from './raw-tensor-codec.js';
+export * from './request-limits.js';
 export * from './errors.js';
 export * from './inference.js';
 export * from './request-id.js';

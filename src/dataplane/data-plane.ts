@@ -6,6 +6,7 @@
  */
 import {
   datatypeFromConfig,
+  DEFAULT_REQUEST_LIMITS,
   mpError,
   toModelportError,
   unknownModelError,
@@ -14,6 +15,7 @@ import {
   type InferenceResponse,
   type ModelConfig,
   type RequestContext,
+  type RequestLimits,
   type Tensor,
   type TensorConfig,
 } from '../core/index.js';
@@ -66,6 +68,8 @@ export interface DataPlaneOptions {
   releases?: ServingRouter;
   /** Live drift windows: rows captured before inference (inputs may move to a worker), kept on success. */
   drift?: { capture(model: string, version: string, inputs: readonly Tensor[]): { commit(outputs?: readonly Tensor[]): void } | undefined };
+  /** How large one inference request may be (the adapters check while decoding); default DEFAULT_REQUEST_LIMITS. */
+  limits?: RequestLimits;
 }
 
 /** The arm of a request when no release routing is configured. */
@@ -99,6 +103,7 @@ export class DataPlane implements DataPlaneApi {
   readonly #payloadLog: DataPlaneOptions['payloadLog'];
   readonly #releases: ServingRouter | undefined;
   readonly #drift: DataPlaneOptions['drift'];
+  readonly limits: RequestLimits;
   #accepting = false;
 
   constructor(options: DataPlaneOptions) {
@@ -110,6 +115,7 @@ export class DataPlane implements DataPlaneApi {
     this.#payloadLog = options.payloadLog;
     this.#releases = options.releases;
     this.#drift = options.drift;
+    this.limits = options.limits ?? DEFAULT_REQUEST_LIMITS;
     this.#metadata = { name: options.serverName ?? 'modelport', version: options.serverVersion, extensions: EXTENSIONS };
   }
 

@@ -61,3 +61,10 @@ test('non-batching models take the full shape, scalars included', () => {
   assert.equal(ok.batchSize, 1);
   rejects({ modelName: 's', inputs: [{ name: 'sr', datatype: 'INT64', shape: [1], data: new BigInt64Array(1) }] }, 'MP_ERR_INPUT_SHAPE', /Expected \[\], got \[1\]/, scalar);
 });
+
+test('an empty variable dimension is refused: onnxruntime does not survive every empty tensor', () => {
+  const loose: ModelConfig = { name: 'v', max_batch_size: 0, input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [-1, 3] }], output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [1] }] };
+  const empty: Tensor = { name: 'x', datatype: 'FP32', shape: [0, 3], data: new Float32Array(0) };
+  rejects(request([empty], { modelName: 'v' }), 'MP_ERR_INPUT_SHAPE', /input 'x' of model 'v' is empty: shape \[0,3\] has 0 in dimension 0, which the model leaves variable/, loose);
+  assert.equal(validateRequest(request([{ ...empty, shape: [1, 3], data: new Float32Array(3) }], { modelName: 'v' }), loose).inputs.length, 1);
+});

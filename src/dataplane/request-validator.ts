@@ -122,6 +122,15 @@ function checkTensor(tensor: Tensor, spec: TensorConfig, config: ModelConfig): v
         `unexpected shape for input '${tensor.name}' for model '${model}'. Expected ${shown}, got [${shape.join(',')}]`,
       );
     }
+    // onnxruntime does not reliably survive empty tensors: two of them in one call abort the
+    // whole process (std::terminate) in the Silero VAD example. A variable dimension of 0 is
+    // refused here rather than handed to native code.
+    if (expected[i] === -1 && shape[i] === 0) {
+      throw mpError(
+        'MP_ERR_INPUT_SHAPE',
+        `input '${tensor.name}' of model '${model}' is empty: shape [${shape.join(',')}] has 0 in dimension ${i}, which the model leaves variable; send at least one element there`,
+      );
+    }
   }
   if (batching) {
     const items = shape[0]!;

@@ -97,6 +97,11 @@ export interface LoadModelOptions {
  * ModelportError with a catalogue code, which each adapter maps to its own status codes.
  */
 export interface DataPlaneApi {
+  /**
+   * How large one inference request may be. The adapters apply these while decoding, before they
+   * allocate tensors; absent (test stand-ins), they use DEFAULT_REQUEST_LIMITS.
+   */
+  readonly limits?: import('../core/index.js').RequestLimits;
   /** The process can serve requests. */
   isLive(): boolean;
   /** Every model that should be loaded is READY (Triton's strict readiness). */

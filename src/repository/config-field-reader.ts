@@ -123,7 +123,8 @@ export function showValue(value: unknown): string {
   try {
     text = typeof value === 'bigint' ? value.toString() : (JSON.stringify(value) ?? String(value));
   } catch {
-    text = String(value);
+    // A BigInt inside, or nesting deep enough to overflow the stack (String() would recurse too).
+    text = Array.isArray(value) ? 'a list' : typeof value === 'object' && value !== null ? 'an object' : String(value);
   }
   return text.length > SHOWN_VALUE_CHARS ? `${text.slice(0, SHOWN_VALUE_CHARS - 1)}…` : text;
 }

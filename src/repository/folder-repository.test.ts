@@ -292,6 +292,15 @@ describe('explicit model control', () => {
     assert.equal(repo.model('ghost'), undefined);
   });
 
+  it('a load with nothing to load is NOT_FOUND or a bad configuration, not a server failure', async () => {
+    write('empty/config.json', { max_batch_size: 0 });
+    write('pinned/1/model.onnx', batchable);
+    const repo = create('explicit');
+    await repo.start();
+    await rejectsWith(repo.load('empty'), 'MP_ERR_MODEL_NO_VERSIONS', /model 'empty' has no version folder/);
+    await rejectsWith(repo.load('pinned', { config: JSON.stringify({ version_policy: { specific: { versions: [7] } } }) }), 'MP_ERR_MODEL_CONFIG', /failed to load model 'pinned': version 7: the version policy \(specific versions 7\) names version 7, but there is no folder 'pinned\/7'/);
+  });
+
   it('brings the new version to READY before the old one is drained', async () => {
     write('m/1/model.onnx', batchable);
     const repo = create('explicit', { startupModels: ['m'] });

@@ -305,22 +305,21 @@ export class FolderRepository implements ReleasableRepository {
       try {
         versions = await listVersionFolders(modelDir);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        throw mpError(
-          'MP_ERR_MODEL_LOAD',
-          code === 'ENOENT' ? `no folder '${name}' in the model repository` : `cannot read model folder '${name}': ${(error as Error).message}`,
-          error,
-        );
+        // Nothing to load is the caller's news (404), not a server failure: the folder may have been
+        // removed, or its last version deleted through the management API.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw mpError('MP_ERR_MODEL_NO_VERSIONS', `no folder '${name}' in the model repository`, error);
+        throw mpError('MP_ERR_MODEL_LOAD', `cannot read model folder '${name}': ${(error as Error).message}`, error);
       }
       if (versions.length === 0) {
         throw mpError(
-          'MP_ERR_MODEL_LOAD',
+          'MP_ERR_MODEL_NO_VERSIONS',
           `model '${name}' has no version folder; expected numeric folders such as '${name}/1' holding '${base.default_model_filename}'`,
         );
       }
       selection = withPinned(selectVersions(versions, base.version_policy!), versions, this.#pinnedVersions?.(name));
       if (selection.selected.length === 0 && selection.missing.length === 0) {
-        throw mpError('MP_ERR_MODEL_LOAD', `the version policy (${describeVersionPolicy(base.version_policy!)}) of model '${name}' selects none of its versions (${versions.join(', ')})`);
+        // Triton answers INVALID_ARG here: the configuration asks for versions that are not there.
+        throw mpError('MP_ERR_MODEL_CONFIG', `the version policy (${describeVersionPolicy(base.version_policy!)}) of model '${name}' selects none of its versions (${versions.join(', ')})`);
       }
     } catch (error) {
       return this.#modelFailed(record, toModelportError(error, 'MP_ERR_MODEL_LOAD'));
@@ -384,8 +383,10 @@ export class FolderRepository implements ReleasableRepository {
       ...failures.map((f) => versionReason(name, f.version, f.error.message)),
       ...missing.map((m) => versionReason(name, m.version, m.reason)),
     ].join('; ');
+    // Only versions the policy names but the folder lacks: the configuration asks for what is not
+    // there (Triton's INVALID_ARG), not a failure of the server.
     const error =
-      failureText === '' ? undefined : mpError(failures[0]?.error.code ?? 'MP_ERR_MODEL_LOAD', `failed to load model '${name}': ${failureText}`, failures[0]?.error);
+      failureText === '' ? undefined : mpError(failures[0]?.error.code ?? 'MP_ERR_MODEL_CONFIG', `failed to load model '${name}': ${failureText}`, failures[0]?.error);
     const servedBefore = [...record.loaded.values()];
 
     if (!outcomes.some((o) => o.kind !== 'failed') && servedBefore.length > 0) {

@@ -143,6 +143,11 @@ instance_group:
     rejects({ backend: 'pytorch' }, /'backend' must be 'onnxruntime', the only backend Modelport runs, got "pytorch"/);
     rejects({ platform: 'tensorrt_plan' }, /'platform' must be 'onnxruntime_onnx'/);
     rejects({ input: {} }, /'input' must be a list, got \{\}/);
+    // What one configuration (a load request's, too) may ask the process for.
+    rejects({ instance_group: [{ count: 100000 }] }, /'instance_group\[0\]\.count' must be at most 64 instances, got 100000/);
+    rejects({ parameters: { intra_op_thread_count: { string_value: '100000' } } }, /must be at most 256 threads, got "100000"/);
+    // A value too deep to print (String() would recurse as deep) is still named.
+    rejects(`{"input": [${'['.repeat(20000)}${']'.repeat(20000)}]}`, /'input\[0\]' must be an object, got a list/);
     rejects({ input: [{ data_type: 'TYPE_FP32' }] }, /'input\[0\]\.name' must be the input's name/);
     rejects({ input: [{ name: 'a' }, { name: 'a' }] }, /'input\[1\]\.name' repeats input 'a'/);
     rejects({ input: [{ name: 'a', data_type: 'FP32' }] }, /'input\[0\]\.data_type' must be a Triton data type such as TYPE_FP32.*got "FP32"/);

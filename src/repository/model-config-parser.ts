@@ -118,6 +118,9 @@ const QUEUE_POLICY_FIELDS = ['timeout_action', 'default_timeout_microseconds', '
 const INSTANCE_GROUP_FIELDS = ['name', 'kind', 'count', 'gpus', 'rate_limiter', 'secondary_devices', 'profile', 'passive', 'host_policy'];
 /** Parameters whose values Modelport reads itself; checked here so a bad value names the file. */
 const THREAD_PARAMETERS = ['intra_op_thread_count', 'inter_op_thread_count'];
+/** Bounds on what one configuration (a file, or the load request's config) may ask the process for. */
+const MAX_INSTANCES = 64;
+const MAX_THREADS = 256;
 
 /**
  * Parses JSON or YAML text into a plain value. A syntax error becomes MP_ERR_MODEL_CONFIG with the
@@ -452,7 +455,12 @@ function instanceGroups(reader: ConfigFieldReader, value: unknown): InstanceGrou
       if (kind !== 'KIND_CPU' && kind !== 'KIND_AUTO') throw reader.invalid(`${at}.kind`, "'KIND_CPU' or 'KIND_AUTO'", kind);
       group.kind = kind;
     }
-    if (raw.count !== undefined) group.count = reader.integer(raw.count, `${at}.count`, 1);
+    if (raw.count !== undefined) {
+      group.count = reader.integer(raw.count, `${at}.count`, 1);
+      // Each instance is a worker thread holding its own session; a typo such as 1000 would
+      // exhaust memory rather than fail.
+      if (group.count > MAX_INSTANCES) throw reader.invalid(`${at}.count`, `at most ${MAX_INSTANCES} instances`, raw.count);
+    }
     if (raw.gpus !== undefined && reader.list(raw.gpus, `${at}.gpus`).length > 0) {
       throw reader.error(`'${at}.gpus' lists GPUs, but Modelport has no GPU support; remove it`);
     }
@@ -473,7 +481,10 @@ function parameters(reader: ConfigFieldReader, value: unknown): Record<string, M
     }
     reader.unknownKeys(entry as ConfigObject, at, ['string_value']);
     const text = (entry as { string_value: string }).string_value;
-    if (THREAD_PARAMETERS.includes(key)) reader.integer(text, `${at}.string_value`, 0, 'a whole number of threads (0 = the engine default)');
+    if (THREAD_PARAMETERS.includes(key)) {
+      const threads = reader.integer(text, `${at}.string_value`, 0, 'a whole number of threads (0 = the engine default)');
+      if (threads > MAX_THREADS) throw reader.invalid(`${at}.string_value`, `at most ${MAX_THREADS} threads`, text);
+    }
     result[key] = { string_value: text };
   }
   return result;

@@ -93,6 +93,7 @@ describe('ReleaseManager', () => {
     assert.deepEqual(served(), { version: 1, arm: 'stable' });
     assert.deepEqual(served('1'), { version: 1, arm: 'direct' });
     assert.deepEqual((await manager.audit({ model: 'm' })).map((e) => e.action), ['version.import']);
+    await assert.rejects(manager.audit({ until: 'garbage' }), /audit 'until' 'garbage' is not a date/);
   });
 
   test('registering a version does not change what serves; an alias makes it callable', async () => {

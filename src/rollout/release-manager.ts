@@ -703,6 +703,10 @@ export class ReleaseManager implements ManagementApi, ServingRouter {
 
   async audit(query: { model?: string; limit?: number; until?: string }): Promise<AuditEntry[]> {
     if (query.model !== undefined) checkName('model', query.model);
+    // Not a date would be compared as text and answer an arbitrary slice of the log.
+    if (query.until !== undefined && Number.isNaN(Date.parse(query.until))) {
+      throw mpError('MP_ERR_REQUEST_PARAMETER', `audit 'until' '${query.until}' is not a date; expected ISO 8601 such as 2026-11-29T10:00:00Z`);
+    }
     return this.#store().listAudit(query);
   }
 

@@ -2,7 +2,8 @@
 
 The repository served is built by scripts/conformance-repository.ts: the example models plus
 `datatypes`, an identity model with one input per datatype. Ports are read from the server's own
-start-up log line, so nothing is guessed.
+start-up log line, so nothing is guessed. The fuzz server gets a repository, registry and data
+root of its own, because the fuzzer changes what it finds there.
 """
 import json
 import os
@@ -23,6 +24,7 @@ class Server:
     grpc: str
     process: subprocess.Popen
     logs: list = field(default_factory=list)
+    key: str = ""
 
     def stop(self) -> int:
         self.process.terminate()
@@ -54,10 +56,15 @@ def _start(repository: str, *args: str, secure: bool = False) -> Server:
     raise RuntimeError(f"modelport exited with {process.wait()} before serving: {logs[-5:]}")
 
 
+def _build_repository(prefix: str) -> str:
+    target = tempfile.mkdtemp(prefix=prefix)
+    subprocess.run(["node", os.path.join(ROOT, "dist", "scripts", "conformance-repository.js"), target], check=True, cwd=ROOT)
+    return target
+
+
 @pytest.fixture(scope="session")
 def repository():
-    target = tempfile.mkdtemp(prefix="modelport-conformance-")
-    subprocess.run(["node", os.path.join(ROOT, "dist", "scripts", "conformance-repository.js"), target], check=True, cwd=ROOT)
+    target = _build_repository("modelport-conformance-")
     yield target
     shutil.rmtree(target, ignore_errors=True)
 
@@ -88,3 +95,32 @@ def secured_server(repository):
     running.key = json.loads(created.stdout)["key"]
     yield running
     assert running.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def fuzz_server():
+    """Every part of the REST API on: the registry (SQLite, the default), explicit model control
+    (so load and unload run), the jobs API on a data root, and drift watch on mlp; credentials
+    required, with an admin key in `.key`."""
+    root = tempfile.mkdtemp(prefix="modelport-fuzz-")
+    repository = _build_repository("modelport-fuzz-repository-")
+    data_root = os.path.join(root, "data")
+    os.makedirs(data_root)
+    # Credentials required, as a server runs by default: the fuzzer holds an admin key.
+    created = subprocess.run(
+        ["node", os.path.join(ROOT, "bin", "modelport.js"), "keys", "create", "--role", "admin",
+         "--model-repository", repository, "--name", "fuzz", "--json"],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )
+    running = _start(
+        repository,
+        "--model-control-mode", "explicit", "--load-model", "*",
+        "--data-root", data_root,
+        "--drift-baseline", "mlp=100",
+        secure=True,
+    )
+    running.key = json.loads(created.stdout)["key"]
+    yield running
+    assert running.stop() == 0
+    shutil.rmtree(repository, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)

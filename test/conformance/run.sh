@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # npm run test:conformance: Triton's own clients (tritonclient HTTP and gRPC, sync, async and
-# streaming) and perf_analyzer against real Modelport servers. Expects `npm run build` to have run.
+# streaming) and perf_analyzer against real Modelport servers, and Schemathesis fuzzing the whole
+# REST API from its OpenAPI document (test_schemathesis.py; alone: run.sh -k schemathesis).
+# Expects `npm run build` to have run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"

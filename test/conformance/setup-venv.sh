@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes test/conformance/.venv with the pinned tritonclient, perf_analyzer and pytest, and the one
-# system library perf_analyzer needs. Idempotent: a venv built from the same requirements is kept.
+# Makes test/conformance/.venv with the pinned tritonclient, perf_analyzer, schemathesis and
+# pytest, and the one system library perf_analyzer needs. Idempotent: a venv built from the same
+# requirements is kept.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"

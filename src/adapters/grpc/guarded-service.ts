@@ -10,7 +10,7 @@
 import type { Metadata, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ADMIN, ANY, OPEN, READ, type Access, type Credentials, type Gatekeeper } from '../../security/index.js';
 import { serviceError } from './grpc-status.js';
-import { MalformedMessage } from './proto-definitions.js';
+import { EncodedInferRequest, MalformedMessage } from './proto-definitions.js';
 import type { ModelInferRequestMessage, NameVersionMessage } from './proto-types.js';
 
 type UnaryHandler = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;
@@ -22,7 +22,7 @@ const ACCESS: Record<string, (request: unknown) => Access> = {
   ModelReady: (m) => ({ need: 'model', model: (m as NameVersionMessage).name }),
   ModelMetadata: (m) => ({ need: 'model', model: (m as NameVersionMessage).name }),
   ModelConfig: (m) => ({ need: 'model', model: (m as NameVersionMessage).name }),
-  ModelInfer: (m) => ({ need: 'infer', model: (m as ModelInferRequestMessage).model_name }),
+  ModelInfer: (m) => ({ need: 'infer', model: m instanceof EncodedInferRequest ? modelNameOf(m.bytes) : (m as ModelInferRequestMessage).model_name }),
   ModelStatistics: () => READ,
   RepositoryIndex: () => READ,
 };
@@ -60,4 +60,40 @@ export function guardedService(service: UntypedServiceImplementation, gatekeeper
     }) as UnaryHandler;
   }
   return guarded;
+}
+
+/**
+ * `model_name` (field 1) of ModelInferRequest bytes, read without decoding the message: the
+ * handler decodes it only after the wire check (infer-request-wire.ts), once admitted. Bytes that
+ * do not parse give '', and the handler then refuses them as malformed.
+ */
+export function modelNameOf(bytes: Uint8Array): string {
+  let at = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (at >= bytes.length) return -1;
+      const byte = bytes[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return -1;
+  };
+  while (at < bytes.length) {
+    const key = varint();
+    if (key < 0) return '';
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (wire === 0) {
+      if (varint() < 0) return '';
+    } else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
+    else if (wire === 2) {
+      const length = varint();
+      if (length < 0 || at + length > bytes.length) return '';
+      if (field === 1) return Buffer.from(bytes.buffer, bytes.byteOffset + at, length).toString('utf8');
+      at += length;
+    } else return '';
+  }
+  return '';
 }

@@ -7,8 +7,11 @@
  */
 import {
   byteSize,
+  checkInputCount,
+  checkOutputCount,
+  checkTensorShape,
   decodeBinaryTensorData,
-  elementCount,
+  DEFAULT_REQUEST_LIMITS,
   isBytesData,
   isDatatype,
   mpError,
@@ -18,8 +21,10 @@ import {
   type Parameters,
   type ParameterValue,
   type RequestedOutput,
+  type RequestLimits,
   type Tensor,
   type TensorData,
+  TensorBytesBudget,
 } from '../../core/index.js';
 import type { InferParameterMessage, ModelInferRequestMessage, ModelInferResponseMessage, ParameterMap } from './proto-types.js';
 import { decodeTensorContents } from './tensor-contents.js';
@@ -27,7 +32,10 @@ import { decodeTensorContents } from './tensor-contents.js';
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-export function decodeModelInferRequest(message: ModelInferRequestMessage): InferenceRequest {
+/** Decodes a ModelInferRequest; counts and sizes are checked against `limits` before anything is allocated for them. */
+export function decodeModelInferRequest(message: ModelInferRequestMessage, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): InferenceRequest {
+  checkInputCount(message.inputs.length, limits);
+  checkOutputCount(message.outputs.length, limits);
   const request: InferenceRequest = { modelName: message.model_name, inputs: [] };
   if (message.model_version !== '') request.modelVersion = message.model_version;
   if (message.id !== '') request.id = message.id;
@@ -42,6 +50,7 @@ export function decodeModelInferRequest(message: ModelInferRequestMessage): Infe
       `raw_input_contents has ${raw.length} entries but the request has ${message.inputs.length} inputs; expected one entry per input, in the same order`,
     );
   }
+  const budget = new TensorBytesBudget(limits);
   const inputs = new Array<Tensor>(message.inputs.length);
   for (let i = 0; i < message.inputs.length; i++) {
     const input = message.inputs[i]!;
@@ -51,10 +60,11 @@ export function decodeModelInferRequest(message: ModelInferRequestMessage): Infe
     }
     const datatype = input.datatype;
     const shape = decodeShape(name, input.shape);
-    const count = elementCount(shape);
+    const count = checkTensorShape(name, datatype, shape, limits);
     if (!Number.isSafeInteger(count)) {
       throw mpError('MP_ERR_INPUT_SHAPE', `input '${name}': shape [${shape.join(',')}] has too many elements`);
     }
+    if (datatype !== 'BYTES') budget.addElements(name, datatype, count);
     if (input.parameters.shared_memory_region !== undefined) {
       throw mpError('MP_ERR_REQUEST_PARAMETER', `input '${name}' uses 'shared_memory_region', but this server does not support shared memory`);
     }
@@ -72,6 +82,7 @@ export function decodeModelInferRequest(message: ModelInferRequestMessage): Infe
       data = decodeTensorContents(name, datatype, shape, count, input.contents);
     }
     inputs[i] = { name, datatype, shape, data };
+    if (datatype === 'BYTES') budget.addTensor(inputs[i]!);
   }
   request.inputs = inputs;
 

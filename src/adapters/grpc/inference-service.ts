@@ -3,14 +3,14 @@
  * back; there is no logic of its own here, so gRPC and REST answer the same requests the same way.
  */
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { mpError } from '../../core/index.js';
+import { DEFAULT_REQUEST_LIMITS, mpError } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
 import { callContext } from './call-context.js';
 import { serviceError, unimplemented } from './grpc-status.js';
 import { decodeModelInferRequest, encodeModelInferResponse } from './infer-codec.js';
-import { MalformedMessage } from './proto-definitions.js';
+import { readInferRequest } from './infer-request-wire.js';
+import { MalformedMessage, type EncodedInferRequest } from './proto-definitions.js';
 import type {
-  ModelInferRequestMessage,
   NameVersionMessage,
   RepositoryIndexRequestMessage,
   RepositoryModelMessage,
@@ -93,8 +93,9 @@ export function inferenceService(dataPlane: DataPlaneApi, streams: StreamSession
       await dataPlane.unloadModel(m.model_name);
       return {};
     }),
-    ModelInfer: unary(async (m: ModelInferRequestMessage, call) => {
-      const response = await dataPlane.infer(decodeModelInferRequest(m), callContext(call));
+    ModelInfer: unary(async (encoded: EncodedInferRequest, call) => {
+      const limits = dataPlane.limits ?? DEFAULT_REQUEST_LIMITS;
+      const response = await dataPlane.infer(decodeModelInferRequest(readInferRequest(encoded, limits), limits), callContext(call));
       return encodeModelInferResponse(response);
     }),
     ModelStreamInfer: streams.handler,

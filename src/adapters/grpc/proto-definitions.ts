@@ -20,6 +20,14 @@ export class MalformedMessage {
   constructor(readonly reason: string) {}
 }
 
+/** The bytes of an infer request as grpc-js received them; infer-request-wire.ts checks, then decodes them. */
+export class EncodedInferRequest {
+  constructor(
+    readonly bytes: Buffer,
+    readonly decode: (bytes: Buffer) => unknown,
+  ) {}
+}
+
 let cached: PackageDefinition | undefined;
 
 /** The folder holding the .proto files: `proto/` at the package root, from src/ or dist/src/. */
@@ -46,9 +54,16 @@ export function packageDefinition(): PackageDefinition {
 }
 
 /**
+ * Methods whose requests reach the handler undecoded (an EncodedInferRequest): their size is
+ * checked against the request limits on the wire first (infer-request-wire.ts).
+ */
+const DECODED_BY_HANDLER = new Set(['ModelInfer', 'ModelStreamInfer']);
+
+/**
  * A service's definition whose request deserialisers never throw. grpc-js answers a message that
  * fails to parse with INTERNAL; a malformed request is the client's fault, so it reaches the
- * handler as a MalformedMessage and is answered INVALID_ARGUMENT there.
+ * handler as a MalformedMessage and is answered INVALID_ARGUMENT there. Infer requests are not
+ * decoded here at all (DECODED_BY_HANDLER).
  */
 export function serviceDefinition(name: string): ServiceDefinition {
   const definition = packageDefinition()[name] as unknown as ServiceDefinition | undefined;
@@ -56,6 +71,10 @@ export function serviceDefinition(name: string): ServiceDefinition {
   const wrapped: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const [method, spec] of Object.entries(definition)) {
     const deserialize = spec.requestDeserialize;
+    if (DECODED_BY_HANDLER.has(method)) {
+      wrapped[method] = { ...spec, requestDeserialize: (bytes: Buffer) => new EncodedInferRequest(bytes, deserialize) };
+      continue;
+    }
     wrapped[method] = {
       ...spec,
       requestDeserialize: (bytes: Buffer) => {

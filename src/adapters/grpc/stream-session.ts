@@ -7,14 +7,16 @@
  * new) for DRAIN_QUIET_MS: requests a client sent just before the signal may still be on the wire.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
 import { streamContext } from './call-context.js';
 import { grpcFailure } from './grpc-status.js';
 import { decodeModelInferRequest, encodeModelInferResponse } from './infer-codec.js';
-import { MalformedMessage } from './proto-definitions.js';
+import { readInferRequest } from './infer-request-wire.js';
+import type { EncodedInferRequest } from './proto-definitions.js';
 import type { ModelInferRequestMessage, ModelStreamInferResponseMessage } from './proto-types.js';
 
-type StreamCall = ServerDuplexStream<ModelInferRequestMessage | MalformedMessage, ModelStreamInferResponseMessage>;
+type StreamCall = ServerDuplexStream<EncodedInferRequest, ModelStreamInferResponseMessage>;
 
 /** Admits one request of a stream (credentials, role, model, rate limits); throws or rejects when refused. */
 export type StreamAdmission = (call: StreamCall, model: string) => unknown;
@@ -35,7 +37,7 @@ class StreamSession {
     readonly onDone: (session: StreamSession) => void,
     readonly admit: StreamAdmission | undefined,
   ) {
-    call.on('data', (message: ModelInferRequestMessage | MalformedMessage) => this.#receive(message));
+    call.on('data', (message: EncodedInferRequest) => this.#receive(message));
     call.on('end', () => {
       this.#ending = true;
       this.#maybeFinish();
@@ -50,10 +52,15 @@ class StreamSession {
     this.#maybeFinish();
   }
 
-  #receive(message: ModelInferRequestMessage | MalformedMessage): void {
+  #receive(encoded: EncodedInferRequest): void {
     clearTimeout(this.#quietTimer);
-    if (message instanceof MalformedMessage) {
-      this.#write({ error_message: grpcFailure(message).details });
+    const limits = this.dataPlane.limits ?? DEFAULT_REQUEST_LIMITS;
+    let message: ModelInferRequestMessage;
+    try {
+      message = readInferRequest(encoded, limits);
+    } catch (error) {
+      // Too large or not protobuf: answered on the stream, which stays open.
+      this.#write({ error_message: grpcFailure(error).details });
       this.#maybeFinish();
       return;
     }
@@ -67,18 +74,18 @@ class StreamSession {
     }
     if (admitted instanceof Promise) {
       admitted.then(
-        () => this.#infer(message),
+        () => this.#infer(message, limits),
         (error: unknown) => this.#fail(error, message.id),
       );
     } else {
-      this.#infer(message);
+      this.#infer(message, limits);
     }
   }
 
-  #infer(message: ModelInferRequestMessage): void {
+  #infer(message: ModelInferRequestMessage, limits: RequestLimits): void {
     let result;
     try {
-      result = this.dataPlane.infer(decodeModelInferRequest(message), streamContext(this.call, message.id));
+      result = this.dataPlane.infer(decodeModelInferRequest(message, limits), streamContext(this.call, message.id));
     } catch (error) {
       this.#fail(error, message.id);
       return;

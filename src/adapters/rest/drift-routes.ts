@@ -13,6 +13,7 @@ export interface DriftStatusSource {
 }
 
 const report = { type: 'object', additionalProperties: true } as const;
+const errorBody = (description: string) => ({ type: 'object', properties: { error: { type: 'string' } }, required: ['error'], description });
 
 export function registerDriftRoutes(app: FastifyInstance, drift: DriftStatusSource): void {
   void app.register(
@@ -28,7 +29,7 @@ export function registerDriftRoutes(app: FastifyInstance, drift: DriftStatusSour
             summary: 'Drift status of one model: reference, windows and the latest per-feature report of each version',
             params: { type: 'object', properties: { model: { type: 'string' } }, required: ['model'] },
             querystring: { type: 'object', properties: { version: { type: 'string' } }, additionalProperties: false },
-            response: { 200: report },
+            response: { 200: report, 404: errorBody('The model is not watched for drift'), 414: errorBody('The model name is longer than 1024 characters') },
           },
         },
         async (request, reply) => {

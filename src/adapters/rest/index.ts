@@ -7,3 +7,5 @@ export {
   type RestServer,
   type RestServerOptions,
 } from './rest-server.js';
+export type { DriftStatusSource } from './drift-routes.js';
+export type { JobsApi } from './job-routes.js';

@@ -14,7 +14,7 @@ import { decompressBody } from './decompress-body.js';
 import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { handleInfer } from './infer-handler.js';
-import { INFER_PATH } from './model-paths.js';
+import { INFER_PATH, MAX_PARAM_LENGTH } from './model-paths.js';
 import { requestCredentials } from './request-credentials.js';
 
 export interface InferFastPathOptions {
@@ -75,7 +75,8 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
   return (request, response) => {
     if (request.method !== 'POST') return false;
     const match = INFER_PATH.exec(request.url!);
-    if (match === null) return false;
+    // Over the router's parameter length, fastify answers (414), so both paths answer alike.
+    if (match === null || match[1]!.length > MAX_PARAM_LENGTH || (match[2]?.length ?? 0) > MAX_PARAM_LENGTH) return false;
     const started = onResponse ? process.hrtime.bigint() : 0n;
     let name: string;
     let version: string | undefined;

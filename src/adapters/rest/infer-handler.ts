@@ -4,6 +4,7 @@
  * call it, so the two can never answer differently.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { DEFAULT_REQUEST_LIMITS } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
 import { compressResponse, MIN_COMPRESSED_BYTES, responseCoding, type ResponseCoding } from './compress-response.js';
 import { HttpRequestContext } from './http-request-context.js';
@@ -31,7 +32,8 @@ export async function handleInfer(
   // First, so that even a request refused while decoding answers with its x-request-id.
   const context = new HttpRequestContext(response, headers);
   const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
-  const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
+  const limits = dataPlane.limits ?? DEFAULT_REQUEST_LIMITS;
+  const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version, limits) : decodeInferRequest(body, headerLength, name, version, limits);
   const result = await dataPlane.infer(decoded.request, context);
   // Which routing arm answered (stable, canary, direct…): with model_version, what a rollout's user sees.
   if (result.arm !== undefined) response.setHeader('x-modelport-arm', result.arm);

@@ -160,7 +160,7 @@ test('request structure errors name the field', () => {
   rejects(decode({ inputs: [{ name: 'x', datatype: 'FLOAT', shape: [1], data: [1] }] }), /unable to parse 'datatype' for input 'x': "FLOAT"/);
   rejects(decode({ inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2], data: [1] }] }), /unable to parse 'shape' for input 'x': -1 is not a non-negative integer/);
   rejects(decode({ inputs: [{ name: 'x', datatype: 'FP32', shape: 3, data: [1] }] }), /unable to parse 'shape'/);
-  rejects(decode({ inputs: [{ name: 'x', datatype: 'FP32', shape: [100000000, 256], data: [1] }] }), /expected 25600000000 elements/);
+  rejects(decode({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1000, 256], data: [1] }] }), /expected 256000 elements/);
   rejects(decode({ inputs: [], outputs: {} }), /unable to parse 'outputs'/);
   rejects(decode({ inputs: [], outputs: [{ name: 'y', parameters: { binary_data: 'yes' } }] }), /unable to parse 'binary_data' for output 'y'/);
 });
@@ -182,4 +182,28 @@ test('a parameter named __proto__ stays a plain key', () => {
   const { request } = decodeInferRequest(jsonBody('{"parameters":{"__proto__":"x"},"inputs":[]}'), undefined, 'm', undefined);
   assert.equal(Object.getPrototypeOf(request.parameters), Object.prototype);
   assert.deepEqual(Object.keys(request.parameters!), ['__proto__']);
+});
+
+test('limits are checked from counts and shapes before data is converted, and name the setting', () => {
+  const limits = { maxInputs: 1, maxOutputs: 1, maxTensorElements: 8, maxStringTensorElements: 2, maxStringElementBytes: 3, maxTensorBytes: 40 };
+  const decode = (value: unknown) => () => decodeInferRequest(jsonBody(value), undefined, 'm', undefined, limits);
+  const tooLarge = (fn: () => unknown, pattern: RegExp) =>
+    assert.throws(fn, (error: unknown) => isModelportError(error) && error.code === 'MP_ERR_REQUEST_TOO_LARGE' && pattern.test(error.message));
+  const x = (shape: number[], data: unknown[], datatype = 'FP32') => ({ name: 'x', datatype, shape, data });
+  tooLarge(decode({ inputs: [x([1], [1]), x([1], [1])] }), /2 inputs; the limit is 1/);
+  tooLarge(decode({ inputs: [], outputs: [{ name: 'a' }, { name: 'b' }] }), /names 2 outputs; the limit is 1/);
+  // The shape alone is enough: no data needs to follow.
+  tooLarge(decode({ inputs: [x([3, 3], [])] }), /has 9 elements .*maxTensorElements/);
+  tooLarge(decode({ inputs: [x([8], [1, 2, 3, 4, 5, 6, 7, 8], 'FP64')] }), /64 bytes once decoded.*the limit is 40 bytes/);
+  tooLarge(decode({ inputs: [x([3], ['a', 'b', 'c'], 'BYTES')] }), /limit is 2 elements per BYTES tensor/);
+  tooLarge(decode({ inputs: [x([1], ['abcd'], 'BYTES')] }), /is 4 bytes; the limit is 3 bytes per BYTES element/);
+  assert.equal(decodeInferRequest(jsonBody({ inputs: [x([2], ['ab', 'c'], 'BYTES')] }), undefined, 'm', undefined, limits).request.inputs.length, 1);
+});
+
+test('error messages describe hostile values without throwing: BigInts, deep nesting, long strings', () => {
+  const decode = (text: string) => () => decodeInferRequest(Buffer.from(text), undefined, 'm', undefined);
+  rejects(decode('{"inputs":[{"name":"x","shape":[1],"datatype":[12345678901234567890],"data":[1]}]}'), /'datatype' for input 'x': \[12345678901234567000\] is not a V2 datatype/);
+  rejects(decode('{"inputs":[{"name":"x","shape":[{"a":12345678901234567890}],"datatype":"FP32","data":[1]}]}'), /'shape' for input 'x': \{"a":12345678901234567000\} is not/);
+  rejects(decode(`{"inputs":[{"name":"x","shape":[1],"datatype":${'['.repeat(20000)}${']'.repeat(20000)},"data":[1]}]}`), /'datatype' for input 'x': .* is not a V2 datatype/);
+  rejects(decode(`{"parameters":{"priority":"${'p'.repeat(100000)}"},"inputs":[]}`), /expected an unsigned integer, got "p{20,}\.\.\.$/);
 });

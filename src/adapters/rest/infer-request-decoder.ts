@@ -5,18 +5,25 @@
  * reserved parameters are handled here; whether the inputs fit the model is the data plane's job.
  */
 import {
+  checkInputCount,
+  checkOutputCount,
+  checkParameterCount,
+  checkTensorShape,
   decodeBinaryTensorData,
-  elementCount,
+  DEFAULT_REQUEST_LIMITS,
   isDatatype,
   mpError,
+  TensorBytesBudget,
   type InferenceRequest,
   type Parameters,
   type ParameterValue,
   type RequestedOutput,
+  type RequestLimits,
   type Tensor,
   type TensorData,
 } from '../../core/index.js';
 
+import { describeJson } from './describe-json.js';
 import { decodeJsonTensorData } from './json-tensor-codec.js';
 import { parseJsonText } from './parse-json-text.js';
 
@@ -47,9 +54,16 @@ export function parseHeaderLength(text: string | undefined, bodyLength: number):
 
 /**
  * Decodes an infer body. `headerLength` comes from parseHeaderLength and must not be 0 here
- * (raw binary requests need the model's metadata: raw-infer-request.ts).
+ * (raw binary requests need the model's metadata: raw-infer-request.ts). Counts and sizes are
+ * checked against `limits` before anything is allocated for them.
  */
-export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined, modelName: string, modelVersion: string | undefined): DecodedInferRequest {
+export function decodeInferRequest(
+  body: Uint8Array,
+  headerLength: number | undefined,
+  modelName: string,
+  modelVersion: string | undefined,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+): DecodedInferRequest {
   const jsonLength = headerLength ?? body.byteLength;
   const text = Buffer.from(body.buffer, body.byteOffset, jsonLength).toString('utf8');
   const json = parseJsonText(text);
@@ -69,7 +83,8 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
     if (decoded.parameters) request.parameters = decoded.parameters;
   }
 
-  request.inputs = decodeInputs(json.inputs, body, jsonLength, headerLength !== undefined, modelName);
+  if (Array.isArray(json.outputs)) checkOutputCount(json.outputs.length, limits);
+  request.inputs = decodeInputs(json.inputs, body, jsonLength, headerLength !== undefined, modelName, limits);
 
   const binaryOutputs: boolean[] = [];
   if (json.outputs !== undefined) {
@@ -78,8 +93,10 @@ export function decodeInferRequest(body: Uint8Array, headerLength: number | unde
   return { request, binaryOutputs, binaryByDefault };
 }
 
-function decodeInputs(value: unknown, body: Uint8Array, jsonLength: number, hasBinarySection: boolean, modelName: string): Tensor[] {
+function decodeInputs(value: unknown, body: Uint8Array, jsonLength: number, hasBinarySection: boolean, modelName: string, limits: RequestLimits): Tensor[] {
   if (!Array.isArray(value)) throw malformed(`unable to parse 'inputs': expected an array, got ${typeName(value)}`);
+  checkInputCount(value.length, limits);
+  const budget = new TensorBytesBudget(limits);
   const inputs = new Array<Tensor>(value.length);
   let offset = jsonLength;
   for (let i = 0; i < value.length; i++) {
@@ -89,18 +106,20 @@ function decodeInputs(value: unknown, body: Uint8Array, jsonLength: number, hasB
     if (typeof name !== 'string') throw malformed(`unable to parse 'name' of input ${i}: expected a string`);
     const datatype = input.datatype;
     if (!isDatatype(datatype)) {
-      throw mpError('MP_ERR_INPUT_DATATYPE', `unable to parse 'datatype' for input '${name}': ${JSON.stringify(datatype ?? null)} is not a V2 datatype`);
+      throw mpError('MP_ERR_INPUT_DATATYPE', `unable to parse 'datatype' for input '${name}': ${describeJson(datatype ?? null)} is not a V2 datatype`);
     }
     const shape = decodeShape(name, input.shape);
-    const count = elementCount(shape);
+    const count = checkTensorShape(name, datatype, shape, limits);
     if (!Number.isSafeInteger(count)) {
       throw mpError('MP_ERR_INPUT_SHAPE', `unable to parse 'shape' for input '${name}': [${shape.join(',')}] has too many elements`);
     }
+    if (datatype !== 'BYTES') budget.addElements(name, datatype, count);
 
     const parameters = input.parameters;
     if (parameters !== undefined && !isObject(parameters)) {
       throw malformed(`unable to parse 'parameters' for input '${name}': expected an object`);
     }
+    if (parameters !== undefined) checkParameterCount(Object.keys(parameters).length, `input '${name}'`);
     const binarySize = parameters?.binary_data_size;
     checkContentFields('data' in input, binarySize !== undefined, parameters?.shared_memory_region !== undefined, name);
 
@@ -128,6 +147,7 @@ function decodeInputs(value: unknown, body: Uint8Array, jsonLength: number, hasB
       offset += size;
     }
     inputs[i] = { name, datatype, shape, data };
+    if (datatype === 'BYTES') budget.addTensor(inputs[i]!);
   }
   if (offset !== body.byteLength) {
     throw mpError('MP_ERR_INPUT_DATA', `unexpected additional input data for model '${modelName}'`);
@@ -163,7 +183,7 @@ function decodeShape(name: string, value: unknown): number[] {
     if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
       throw mpError(
         'MP_ERR_INPUT_SHAPE',
-        `unable to parse 'shape' for input '${name}': ${typeof dim === 'bigint' ? String(dim) : JSON.stringify(dim)} is not a non-negative integer`,
+        `unable to parse 'shape' for input '${name}': ${describeJson(dim)} is not a non-negative integer`,
       );
     }
     shape[i] = dim;
@@ -185,7 +205,9 @@ function decodeOutputs(value: unknown, binaryOutputs: boolean[]): RequestedOutpu
     if (parameters !== undefined) {
       if (!isObject(parameters)) throw malformed(`unable to parse 'parameters' for output '${name}': expected an object`);
       let passed: Parameters | undefined;
-      for (const key of Object.keys(parameters)) {
+      const keys = Object.keys(parameters);
+      checkParameterCount(keys.length, `output '${name}'`);
+      for (const key of keys) {
         const item = parameters[key];
         if (key === 'binary_data') {
           if (typeof item !== 'boolean') throw parameterError(`unable to parse 'binary_data' for output '${name}': expected a boolean`);
@@ -218,7 +240,9 @@ function decodeRequestParameters(value: unknown): RequestParameters {
   if (!isObject(value)) throw malformed("unable to parse 'parameters': expected an object");
   let parameters: Parameters | undefined;
   let binaryByDefault = false;
-  for (const key of Object.keys(value)) {
+  const keys = Object.keys(value);
+  checkParameterCount(keys.length, 'the request');
+  for (const key of keys) {
     const item = value[key];
     switch (key) {
       case 'binary_data_output':
@@ -280,9 +304,8 @@ function isObject(value: unknown): value is JsonObject {
 function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'bigint') return String(value);
   if (typeof value === 'object') return 'an object';
-  return JSON.stringify(value);
+  return describeJson(value);
 }
 
 function malformed(message: string) {

@@ -20,6 +20,7 @@ import type { DataFormat, JobRecord, JobRequest } from '../../jobs/index.js';
 import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import { validationError } from './management-routes.js';
+import { checkJsonDepth } from './parse-json-text.js';
 import { withUploadBody } from './upload-body.js';
 
 /** What the routes need of the server's jobs; src/jobs' JobManager is one. */
@@ -91,6 +92,7 @@ const errorBody = (description: string) => Type.Object({ error: Type.String() },
 const FAILURES = {
   400: errorBody('The request is invalid: a field, a path outside the data root, an unknown model'),
   404: errorBody('No such job'),
+  414: errorBody('The job id is longer than 1024 characters'),
   409: errorBody('The job has already ended, or another job writes that output'),
   413: errorBody('The upload exceeds the size limit'),
 };
@@ -108,8 +110,19 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
             done(error);
             return;
           }
+          if (decoded!.length === 0) {
+            done(null, undefined);
+            return;
+          }
+          const text = decoded!.toString('utf8');
           try {
-            done(null, decoded!.length === 0 ? undefined : JSON.parse(decoded!.toString('utf8')));
+            checkJsonDepth(text);
+          } catch (depthError) {
+            done(depthError as Error);
+            return;
+          }
+          try {
+            done(null, JSON.parse(text));
           } catch (parseError) {
             done(mpError('MP_ERR_REQUEST_MALFORMED', `the request body is not valid JSON: ${(parseError as Error).message}`, parseError));
           }
@@ -123,7 +136,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
           summary: 'Create a batch job over files under the data root',
           description: 'The job is queued and runs in the background, at a lower priority than online requests. Poll GET /v1/jobs/{id} for its progress.',
           body: CreateBody,
-          response: { 201: Job, 400: FAILURES[400], 409: FAILURES[409] },
+          response: { 201: Job, 400: FAILURES[400], 404: errorBody('The model has no such version or alias'), 409: FAILURES[409] },
         },
       }, async (request, reply) => {
         reply.code(201).send(await jobs.create(toJobRequest(request.body)));
@@ -134,7 +147,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
       }, () => jobs.list());
 
       r.get('/jobs/:id', {
-        schema: { tags: ['jobs'], summary: "A batch job's state and progress", params: IdParams, response: { 200: Job, 404: FAILURES[404] } },
+        schema: { tags: ['jobs'], summary: "A batch job's state and progress", params: IdParams, response: { 200: Job, 404: FAILURES[404], 414: FAILURES[414] } },
       }, (request) => jobs.get(request.params.id));
 
       r.post('/jobs/:id/cancel', {
@@ -143,7 +156,7 @@ export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
           summary: 'Cancel a queued or running batch job',
           description: 'Answers once the job has stopped (batches in flight finish first); its partial results are removed.',
           params: IdParams,
-          response: { 200: Job, 404: FAILURES[404], 409: FAILURES[409] },
+          response: { 200: Job, 404: FAILURES[404], 409: FAILURES[409], 414: FAILURES[414] },
         },
       }, (request) => jobs.cancel(request.params.id));
 

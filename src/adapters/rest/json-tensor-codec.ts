@@ -6,6 +6,7 @@
  * 2^53, as BigInt (parse-json-text.ts) and leave as plain digits, so they round-trip exactly.
  */
 import { mpError, type Datatype, type TensorData } from '../../core/index.js';
+import { describeJson } from './describe-json.js';
 
 /** Triton's HTTP_MAX_JSON_NESTING_DEPTH. */
 const MAX_NESTING_DEPTH = 100;
@@ -32,7 +33,7 @@ export function decodeJsonTensorData(name: string, datatype: Datatype, shape: re
     throw mpError('MP_ERR_INPUT_DATA', `receiving ${datatype} data via JSON is not supported. Please use the binary data format for input ${name}`);
   }
   if (!Array.isArray(data)) {
-    throw mpError('MP_ERR_INPUT_DATA', `unable to parse 'data' for input '${name}': expected an array, got ${shortText(data)}`);
+    throw mpError('MP_ERR_INPUT_DATA', `unable to parse 'data' for input '${name}': expected an array, got ${describeJson(data)}`);
   }
   // Flat data of the right length is the common case and converts without an intermediate array;
   // a nested element met on the way sends it through flatten() instead.
@@ -194,7 +195,7 @@ function invalid(name: string, datatype: Datatype, values: readonly unknown[], i
   if (mayBeNested && Array.isArray(value)) return NESTED;
   throw mpError(
     'MP_ERR_INPUT_DATA',
-    `unable to parse 'data' for input '${name}': ${shortText(value)} at index ${index} is not a valid ${datatype} value (expected ${expectation(datatype)})`,
+    `unable to parse 'data' for input '${name}': ${describeJson(value)} at index ${index} is not a valid ${datatype} value (expected ${expectation(datatype)})`,
   );
 }
 
@@ -226,16 +227,4 @@ function flatten(name: string, data: readonly unknown[]): unknown[] {
   };
   walk(data, 1);
   return out;
-}
-
-function shortText(value: unknown): string {
-  if (typeof value === 'bigint') return String(value);
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    // a BigInt somewhere inside an array or object
-    text = String(value);
-  }
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

@@ -1,7 +1,7 @@
 /**
  * The management API over HTTP: versions and uploads, aliases, routing, rollouts, rollback and
- * the audit log under /v1/, each route a thin translation to one ManagementApi call, plus the
- * OpenAPI document of these routes (GET /docs/json) and its UI (/docs).
+ * the audit log under /v1/, each route a thin translation to one ManagementApi call, each with
+ * the TypeBox schemas that validate it and describe it in the OpenAPI document (openapi.ts).
  *
  * The /v1 routes live in an encapsulated scope so that what they need differs from the V2 routes
  * without touching them: JSON bodies are parsed (the V2 routes take raw Buffers), schemas are
@@ -10,8 +10,6 @@
  * (rest-server.ts): `{"error": "..."}` with the status from error-status.ts.
  */
 import { Readable } from 'node:stream';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify';
 import { Type, type Static } from 'typebox';
@@ -20,13 +18,9 @@ import type { Actor, ManagementApi, PublishRequest } from '../../dataplane/index
 import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
 import * as S from './management-schemas.js';
+import { checkJsonDepth } from './parse-json-text.js';
 import { withUploadBody } from './upload-body.js';
 import type { RequestWithPrincipal } from './request-credentials.js';
-
-export interface ManagementRoutesOptions {
-  /** info.version of the OpenAPI document: the server's version. */
-  version?: string;
-}
 
 /**
  * The publisher enforces its own size limit while it streams an upload; fastify's body limit must
@@ -42,39 +36,17 @@ const FAILURES: Record<number, string> = {
   404: 'No such model, version, alias or rollout',
   409: 'The current state forbids it (the version is in use, a rollout is running…)',
   413: 'The upload exceeds the size limit',
+  414: 'A path parameter is longer than 1024 characters',
   415: 'Unsupported Content-Type or Content-Encoding',
 };
 
-const TAGS = [
-  { name: 'models', description: 'Models and their versions' },
-  { name: 'aliases', description: 'Names that point at versions' },
-  { name: 'routing', description: 'How traffic is split between versions' },
-  { name: 'rollouts', description: 'Progressive rollouts and rollback' },
-  { name: 'audit', description: 'Who changed what, when and why' },
-];
-
-/** Registers the OpenAPI document and UI (at the root) and the /v1 management routes. */
-export function registerManagementRoutes(app: FastifyInstance, management: ManagementApi, options: ManagementRoutesOptions = {}): void {
+/**
+ * Registers the /v1 management routes. The OpenAPI document (openapi.ts) is registered by the
+ * server before them; these routes add their shared schemas as its components.
+ */
+export function registerManagementRoutes(app: FastifyInstance, management: ManagementApi): void {
   // Shared schemas live on the root, where @fastify/swagger looks for its components.
   for (const schema of S.COMPONENTS) app.addSchema(schema);
-  // @fastify/swagger documents the routes registered after it; the V2 routes, added directly on
-  // the root before the plugins load, carry no schemas and stay out of the document.
-  void app.register(swagger, {
-    // Components are named after the schemas' $id rather than def-0, def-1…
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'Modelport',
-        version: options.version ?? '0.0.0',
-        description:
-          'Management API of a Modelport server: register model versions, point aliases, split traffic, run progressive rollouts, roll back and read the audit log. ' +
-          'Every failure answers {"error": "..."}. Mutating requests name their actor in the x-modelport-actor header.',
-      },
-      tags: TAGS,
-    },
-  });
-  void app.register(swaggerUi, { routePrefix: '/docs' });
   void app.register(
     async (scope) => {
       managementScope(scope, management);
@@ -120,15 +92,15 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
   }, () => management.listModels());
 
   r.get('/models/:model', {
-    schema: { tags: ['models'], summary: 'One model', ...model, response: { 200: S.answer('ModelSummary', 'The model'), ...failures(400, 404) } },
+    schema: { tags: ['models'], summary: 'One model', ...model, response: { 200: S.answer('ModelSummary', 'The model'), ...failures(400, 404, 414) } },
   }, (request) => management.model(request.params.model));
 
   r.get('/models/:model/versions', {
-    schema: { tags: ['models'], summary: "A model's versions", ...model, response: { 200: S.list('VersionView', 'The versions, oldest first'), ...failures(400, 404) } },
+    schema: { tags: ['models'], summary: "A model's versions", ...model, response: { 200: S.list('VersionView', 'The versions, oldest first'), ...failures(400, 404, 414) } },
   }, (request) => management.listVersions(request.params.model));
 
   r.get('/models/:model/versions/:version', {
-    schema: { tags: ['models'], summary: 'One version, by number or alias', params: S.VersionParams, response: { 200: S.answer('VersionView', 'The version'), ...failures(400, 404) } },
+    schema: { tags: ['models'], summary: 'One version, by number or alias', params: S.VersionParams, response: { 200: S.answer('VersionView', 'The version'), ...failures(400, 404, 414) } },
   }, (request) => management.version(request.params.model, versionRef(request.params.version)));
 
   r.delete('/models/:model/versions/:version', {
@@ -137,7 +109,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       summary: 'Delete a version that nothing serves or points at',
       params: S.VersionParams,
       headers: S.ActorHeaders,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...failures(400, 404, 409) },
+      response: { 204: Type.Null({ description: 'Deleted' }), ...failures(400, 404, 414, 409) },
     },
   }, async (request, reply) => {
     const { model: name, version } = request.params;
@@ -168,7 +140,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
         ...model,
         querystring: S.UploadQuery,
         headers: S.UploadHeaders,
-        response: { 201: S.answer('VersionView', 'The new version'), ...failures(400, 404, 409, 413, 415) },
+        response: { 201: S.answer('VersionView', 'The new version'), ...failures(400, 404, 414, 409, 413, 415) },
       },
       // The body is a stream, never validated; the document still shows what it is.
       config: { swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: S.UploadBodyDoc }, url }) },
@@ -200,7 +172,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
   // --- aliases
 
   r.get('/models/:model/aliases', {
-    schema: { tags: ['aliases'], summary: "A model's aliases", ...model, response: { 200: S.list('AliasRecord', 'The aliases'), ...failures(400, 404) } },
+    schema: { tags: ['aliases'], summary: "A model's aliases", ...model, response: { 200: S.list('AliasRecord', 'The aliases'), ...failures(400, 404, 414) } },
   }, (request) => management.listAliases(request.params.model));
 
   r.put('/models/:model/aliases/:alias', {
@@ -210,7 +182,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       params: S.AliasParams,
       headers: S.ActorHeaders,
       body: S.AliasBody,
-      response: { 200: S.answer('AliasRecord', 'The alias as it is now'), ...failures(400, 404, 409) },
+      response: { 200: S.answer('AliasRecord', 'The alias as it is now'), ...failures(400, 404, 414, 409) },
     },
   }, (request) => management.setAlias(request.params.model, request.params.alias, versionRef(request.body.version), actor(request)));
 
@@ -220,7 +192,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       summary: 'Delete an alias',
       params: S.AliasParams,
       headers: S.ActorHeaders,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...failures(400, 404, 409) },
+      response: { 204: Type.Null({ description: 'Deleted' }), ...failures(400, 404, 414, 409) },
     },
   }, async (request, reply) => {
     await management.deleteAlias(request.params.model, request.params.alias, actor(request));
@@ -230,7 +202,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
   // --- routing
 
   r.get('/models/:model/routing', {
-    schema: { tags: ['routing'], summary: 'The routing and per-arm counts since it was applied', ...model, response: { 200: S.answer('RoutingView', 'The routing and its counts'), ...failures(400, 404) } },
+    schema: { tags: ['routing'], summary: 'The routing and per-arm counts since it was applied', ...model, response: { 200: S.answer('RoutingView', 'The routing and its counts'), ...failures(400, 404, 414) } },
   }, (request) => management.routing(request.params.model));
 
   r.put('/models/:model/routing', {
@@ -242,7 +214,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       querystring: S.RoutingQuery,
       headers: S.ActorHeaders,
       body: S.RoutingBody,
-      response: { 200: S.answer('RoutingChange', 'The change: before, after, diff (and the stored record unless a dry run)'), ...failures(400, 404, 409) },
+      response: { 200: S.answer('RoutingChange', 'The change: before, after, diff (and the stored record unless a dry run)'), ...failures(400, 404, 414, 409) },
     },
   }, (request) => {
     // Everything but the reason is the spec, unknown keys included: setRouting names them.
@@ -253,7 +225,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
   // --- rollouts
 
   r.get('/models/:model/rollout', {
-    schema: { tags: ['rollouts'], summary: 'The current (or last) rollout', ...model, response: { 200: S.answer('RolloutView', 'The rollout'), ...failures(400, 404) } },
+    schema: { tags: ['rollouts'], summary: 'The current (or last) rollout', ...model, response: { 200: S.answer('RolloutView', 'The rollout'), ...failures(400, 404, 414) } },
   }, async (request) => {
     const rollout = await management.rollout(request.params.model);
     if (rollout === undefined) throw mpError('MP_ERR_ROLLOUT_UNKNOWN', `model '${request.params.model}' has no rollout`);
@@ -261,7 +233,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
   });
 
   r.get('/models/:model/rollouts', {
-    schema: { tags: ['rollouts'], summary: "A model's rollouts", ...model, response: { 200: S.list('RolloutView', 'The rollouts, newest first'), ...failures(400, 404) } },
+    schema: { tags: ['rollouts'], summary: "A model's rollouts", ...model, response: { 200: S.list('RolloutView', 'The rollouts, newest first'), ...failures(400, 404, 414) } },
   }, (request) => management.listRollouts(request.params.model));
 
   r.post('/models/:model/rollout', {
@@ -271,7 +243,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       ...model,
       headers: S.ActorHeaders,
       body: S.RolloutStartBody,
-      response: { 201: S.answer('RolloutView', 'The rollout, started'), ...failures(400, 404, 409) },
+      response: { 201: S.answer('RolloutView', 'The rollout, started'), ...failures(400, 404, 414, 409) },
     },
   }, async (request, reply) => {
     const { to, ...options } = request.body;
@@ -296,7 +268,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
         ...model,
         headers: S.ActorHeaders,
         body: S.ReasonBody,
-        response: { 200: S.answer('RolloutView', 'The rollout as it is now'), ...failures(400, 404, 409) },
+        response: { 200: S.answer('RolloutView', 'The rollout as it is now'), ...failures(400, 404, 414, 409) },
       },
     }, (request) => transition(request.params.model, actor(request), request.body.reason));
   }
@@ -309,7 +281,7 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       ...model,
       headers: S.ActorHeaders,
       body: S.RollbackBody,
-      response: { 200: S.answer('RoutingRecord', 'The routing now in force'), ...failures(400, 404, 409) },
+      response: { 200: S.answer('RoutingRecord', 'The routing now in force'), ...failures(400, 404, 414, 409) },
     },
   }, (request) => {
     const { to, at, reason } = request.body;
@@ -356,8 +328,10 @@ function actor(request: FastifyRequest): Actor {
 
 function parseJsonBody(body: Buffer): unknown {
   if (body.length === 0) return undefined;
+  const text = body.toString('utf8');
+  checkJsonDepth(text);
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text);
   } catch (error) {
     throw mpError('MP_ERR_REQUEST_MALFORMED', `the request body is not valid JSON: ${(error as Error).message}`, error);
   }

@@ -7,6 +7,9 @@
 /** find-my-way parameter with its pattern; a version that does not match falls through to 404. */
 const VERSION_PARAMETER = ':version(^[A-Za-z0-9_][A-Za-z0-9_.-]*$)';
 
+/** The router's longest path parameter (find-my-way maxParamLength); longer is 414 URI Too Long. */
+export const MAX_PARAM_LENGTH = 1024;
+
 export interface ModelParams {
   name: string;
   version?: string;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isModelportError } from '../../core/index.js';
-import { parseJsonText } from './parse-json-text.js';
+import { checkJsonDepth, parseJsonText } from './parse-json-text.js';
 
 test('ordinary JSON parses as JSON.parse does, long fractions included', () => {
   const text = '{"a":[1,2.5,-3],"f":0.12345678901234567,"s":"x","e":1e21}';
@@ -31,4 +31,22 @@ test('malformed JSON is an INVALID_ARG error naming the parse failure, on both p
       (error: unknown) => isModelportError(error) && error.kind === 'INVALID_ARG' && /failed to parse the request JSON/.test(error.message),
     );
   }
+});
+
+test('nesting: 100 levels pass, 101 are refused, brackets inside strings do not count', () => {
+  const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  checkJsonDepth(nested(100));
+  checkJsonDepth(`{"a":"${'['.repeat(500)}\\"[[[","b":${nested(99)}}`);
+  assert.throws(() => checkJsonDepth(nested(101)), /the request JSON is nested deeper than 100 levels/);
+  assert.throws(() => checkJsonDepth(`{"a":${'{"b":'.repeat(101)}1${'}'.repeat(102)}`), /nested deeper than 100 levels/);
+});
+
+test('the exact (recursive) parser is never given a document deep enough to overflow the stack', () => {
+  const deep = `{"x":12345678901234567890,"y":${'['.repeat(50000)}${']'.repeat(50000)}}`;
+  assert.throws(
+    () => parseJsonText(deep),
+    (error: unknown) => isModelportError(error) && error.kind === 'INVALID_ARG' && /nested deeper than 100 levels/.test(error.message),
+  );
+  // The fast path: V8's parser is not recursive; depth outside `data` is never walked.
+  assert.ok(parseJsonText(`{"y":${'['.repeat(50000)}${']'.repeat(50000)}}`));
 });

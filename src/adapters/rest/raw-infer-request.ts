@@ -4,12 +4,12 @@
  * metadata. Batching models get a batch of one; at most one other dimension may be variable, and
  * the body length decides it. Every output is returned binary.
  */
-import { decodeBinaryTensorData, ELEMENT_BYTES, mpError } from '../../core/index.js';
+import { checkTensorShape, decodeBinaryTensorData, ELEMENT_BYTES, mpError, TensorBytesBudget, type RequestLimits } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
 
 import type { DecodedInferRequest } from './infer-request-decoder.js';
 
-export function decodeRawInferRequest(dataPlane: DataPlaneApi, body: Buffer, modelName: string, modelVersion: string | undefined): DecodedInferRequest {
+export function decodeRawInferRequest(dataPlane: DataPlaneApi, body: Buffer, modelName: string, modelVersion: string | undefined, limits: RequestLimits): DecodedInferRequest {
   const metadata = dataPlane.modelMetadata(modelName, modelVersion);
   if (metadata.inputs.length !== 1) {
     throw mpError('MP_ERR_REQUEST_MALFORMED', `a raw binary request needs a model with exactly one input; model '${modelName}' has ${metadata.inputs.length}`);
@@ -37,6 +37,8 @@ export function decodeRawInferRequest(dataPlane: DataPlaneApi, body: Buffer, mod
     throw mpError('MP_ERR_INPUT_DATA', `raw input '${spec.name}' of ${body.byteLength} bytes does not fit shape [${spec.shape.join(',')}] of ${datatype}`);
   }
 
+  checkTensorShape(spec.name, datatype, shape, limits);
+  new TensorBytesBudget(limits).addElements(spec.name, datatype, count);
   const data = decodeBinaryTensorData(spec.name, datatype, shape, count, body, 0, body.byteLength);
   const request: DecodedInferRequest['request'] = { modelName, inputs: [{ name: spec.name, datatype, shape, data }] };
   if (modelVersion !== undefined) request.modelVersion = modelVersion;

@@ -3,12 +3,10 @@
  * Buffer bodies (infer bodies may be binary; JSON is parsed by the routes, BigInt-aware), request
  * decompression, and one error path so that every failure, fastify's own included, answers
  * `{"error": "..."}` with the status from error-status.ts. Connection timeouts are set for life
- * behind a load balancer; close() drains in-flight requests.
+ * behind a load balancer, and header, time and connection limits (http-listener.ts) against
+ * clients that hold the server; close() drains in-flight requests.
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -24,12 +22,23 @@ import type { RequestWithPrincipal } from './request-credentials.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
+import {
+  clientErrorAnswer,
+  createHttpListener,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type HttpListenerOptions,
+} from './http-listener.js';
 import { createInferFastPath } from './infer-fast-path.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerJobRoutes, type JobsApi } from './job-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
 import { requestCredentials } from './request-credentials.js';
 import { routeAccess } from './route-access.js';
+import { MAX_PARAM_LENGTH } from './model-paths.js';
+import { registerOpenApi } from './openapi.js';
 import { registerV2Routes } from './v2-routes.js';
 
 /** Triton's HTTP_DEFAULT_MAX_INPUT_SIZE. */
@@ -58,12 +67,20 @@ export interface RestServerOptions {
   inferFastPath?: boolean;
   /** Idle keep-alive time; above common load-balancer idle timeouts (60 s) by default. */
   keepAliveTimeoutMs?: number;
-  /** When given, the management API is served under /v1/ with its OpenAPI document at /docs. */
+  /** When given, the management API is served under /v1/ (the OpenAPI document at /docs covers it too). */
   management?: ManagementApi;
   /** When given, the drift report is served at /v1/drift and /v1/models/{model}/drift. */
   drift?: DriftStatusSource;
   /** When given, batch jobs are served at /v1/jobs. */
   jobs?: JobsApi;
+  /** Largest request header section in bytes; larger is 431 (default 16 KiB, Node's). */
+  maxHeaderBytes?: number;
+  /** Time a request's headers may take to arrive, from its first byte; slower is 408 (default 15 s). */
+  headersTimeoutMs?: number;
+  /** Time a whole request may take to arrive; slower is 408 (default 300 s). */
+  requestTimeoutMs?: number;
+  /** Open connections at most; requests on connections beyond are answered 503 (default 4096, 0 = no limit). */
+  maxConnections?: number;
   /** Authenticates, authorises (route-access.ts) and rate-limits every request; absent = all allowed. */
   gatekeeper?: Gatekeeper;
   /** Serve HTTPS with this certificate; `ca` asks for and checks client certificates. */
@@ -93,8 +110,6 @@ export interface RestServer {
 }
 
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
-/** A whole request (headers and body) must arrive within this time. */
-const REQUEST_TIMEOUT_MS = 300_000;
 
 export function createRestServer(options: RestServerOptions): RestServer {
   const logger = options.logger ?? silentLogger;
@@ -113,36 +128,29 @@ export function createRestServer(options: RestServerOptions): RestServer {
       });
   const tls = options.tls;
 
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const listener: Omit<HttpListenerOptions, 'handler' | 'fastPath'> = {
+    keepAliveTimeoutMs: keepAliveTimeout,
+    headersTimeoutMs: Math.min(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout),
+    requestTimeoutMs: requestTimeout,
+    maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+  };
   const app = Fastify({
     logger: false,
-    serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => {
-      const listener = fastPath
-        ? (request: IncomingMessage, response: ServerResponse) => {
-            if (!fastPath(request, response)) handler(request, response);
-          }
-        : handler;
-      const server = tls
-        ? createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
-        : createServer(listener);
-      // fastify sets these only on servers it creates itself.
-      server.keepAliveTimeout = keepAliveTimeout;
-      server.requestTimeout = REQUEST_TIMEOUT_MS;
-      return server;
-    },
+    // The node:http server with its limits and timeouts (http-listener.ts), the fast path ahead of fastify.
+    serverFactory: (handler) => createHttpListener({ handler, fastPath, ...listener, ...(tls ? { tls } : {}) }),
     bodyLimit,
     keepAliveTimeout,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    requestTimeout,
     // Requests still arriving on open connections while closing are served (with Connection:
     // close) rather than refused: the data plane keeps running until the listener is closed.
     return503OnClosing: false,
     exposeHeadRoutes: false,
-    routerOptions: { maxParamLength: 1024 },
-    clientErrorHandler: answerClientError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler: clientErrorAnswer(listener),
     frameworkErrors: (error, _request, reply) => sendError(reply, errorStatus(error), error.message),
   });
-  // Headers of a request on a reused connection may only start arriving when keep-alive is about
-  // to expire; Node wants headersTimeout above keepAliveTimeout for that race.
-  app.server.headersTimeout = keepAliveTimeout + 1_000;
 
   app.removeAllContentTypeParsers();
   const parseBody = (request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: Buffer) => void): void => {
@@ -197,8 +205,10 @@ export function createRestServer(options: RestServerOptions): RestServer {
     });
   }
 
+  // First: the document covers the routes registered after it.
+  registerOpenApi(app, { version: options.dataPlane.serverMetadata().version });
   registerV2Routes(app, { dataPlane: options.dataPlane, responseCompression: options.responseCompression ?? true });
-  if (options.management) registerManagementRoutes(app, options.management, { version: options.dataPlane.serverMetadata().version });
+  if (options.management) registerManagementRoutes(app, options.management);
   if (options.drift) registerDriftRoutes(app, options.drift);
   if (options.jobs) registerJobRoutes(app, options.jobs);
 
@@ -241,21 +251,4 @@ function errorMessage(error: Error, request: FastifyRequest, bodyLimit: number):
     default:
       return error.message;
   }
-}
-
-/**
- * Malformed HTTP never reaches the routes; answer it in the same error shape, then close, since
- * the connection's framing can no longer be trusted.
- */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = errorBody(STATUS_CODES[status] ?? 'Bad Request');
-  if (!socket.writable) {
-    socket.destroy(error);
-    return;
-  }
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
