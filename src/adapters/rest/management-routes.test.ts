@@ -733,7 +733,7 @@ describe('OpenAPI', () => {
     const doc = JSON.parse((await server.inject({ url: '/docs/json' })).body) as { paths: Record<string, Record<string, Operation>> };
     const infer = doc.paths['/v2/models/{name}/versions/{version}/infer']!.post!;
     assert.deepEqual(Object.keys(infer.requestBody!.content).sort(), ['application/json', 'application/octet-stream']);
-    assert.deepEqual(Object.keys(infer.responses).sort(), ['200', '400', '404', '413', '414', '415', '500', '503']);
+    assert.deepEqual(Object.keys(infer.responses).sort(), ['200', '400', '401', '403', '404', '413', '414', '415', '429', '500', '503']);
     assert.deepEqual(Object.keys(infer.responses['200']!.content!).sort(), ['application/json', 'application/octet-stream']);
     assert.ok(infer.parameters!.some((p) => p.in === 'header' && p.name === 'inference-header-content-length'));
     const live = doc.paths['/v2/health/live']!.get!;
