@@ -32,12 +32,13 @@ import {
   createErrorWriter,
   createRowWriter,
   detectFormat,
-  openRowReader,
+  openInput,
   RowMapper,
   scanPartitions,
   type DataFormat,
   type ErrorRow,
   type InputRecord,
+  type InputSource,
   type OutputRow,
   type OutputSchema,
   type OutputValue,
@@ -118,6 +119,11 @@ export interface PartitionOptions {
   onSubmitted?: () => void;
   /** Called after each batch's rows are written: rows written and rows failed in that batch. */
   onRows?: (written: number, failed: number) => void;
+  /**
+   * The job's input, opened once for all its partitions (read in ascending order), so what a
+   * reader decoded for one partition serves the next; by default the partition opens its own.
+   */
+  source?: InputSource;
 }
 
 export interface PartitionResult {
@@ -274,24 +280,29 @@ export class BatchEngine {
       while (inFlight.length >= concurrency) await drainOne();
     };
 
+    let ownSource: InputSource | undefined;
     try {
-      const reader = openRowReader(spec.input, {
-        format: spec.format,
-        ...(spec.idColumn !== undefined ? { idColumn: spec.idColumn } : {}),
+      const source = options.source ?? (ownSource = await openJobInput(spec));
+      const blocks = source.read({
         startRow: partition.startRow,
         ...(partition.startByte !== undefined ? { startByte: partition.startByte } : {}),
         endRow: partition.endRow,
       });
+      const batchSize = spec.batchSize;
       let records: InputRecord[] = [];
-      for await (const record of reader) {
-        rowsRead++;
-        records.push(record);
-        if (records.length === spec.batchSize) {
-          await submit(records);
-          records = [];
+      for await (const block of blocks) {
+        rowsRead += block.length;
+        for (let i = 0; i < block.length; i++) {
+          records.push(block[i]!);
+          if (records.length === batchSize) {
+            await submit(records);
+            records = [];
+          }
         }
       }
       if (records.length > 0) await submit(records);
+      await ownSource?.close();
+      ownSource = undefined;
       const expected = partition.endRow - partition.startRow;
       if (rowsRead !== expected) {
         throw mpError('MP_ERR_JOB_INPUT', `input '${spec.input}' changed since it was scanned: rows ${partition.startRow}..${partition.endRow - 1} gave ${rowsRead} rows, expected ${expected}`);
@@ -308,6 +319,7 @@ export class BatchEngine {
       // Nothing of this partition may look done; batches still running are let finish first, so
       // no request outlives the job (the caller may close the model right after).
       options.onSubmitted?.();
+      await ownSource?.close().catch(() => undefined);
       await Promise.allSettled(inFlight);
       await writer.close().catch(() => undefined);
       await errorWriter.close().catch(() => undefined);
@@ -366,6 +378,7 @@ export class BatchEngine {
     const slots = new Slots(concurrency);
     const running = new Set<Promise<void>>();
     let failure: unknown;
+    const source = pending.length > 0 ? await openJobInput(resolved) : undefined;
     try {
       for (const partition of pending) {
         if (controller.signal.aborted) break;
@@ -376,6 +389,7 @@ export class BatchEngine {
           slots,
           signal: controller.signal,
           attempts: options.attempts ?? DEFAULT_ATTEMPTS,
+          ...(source !== undefined ? { source } : {}),
           onSubmitted: submitted,
           onRows: (written, failed) => {
             rowsDone += written + failed;
@@ -403,6 +417,7 @@ export class BatchEngine {
       await Promise.all(running);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      await source?.close();
     }
     if (failure !== undefined) throw failure;
     if (options.signal?.aborted) throw cancelledError();
@@ -528,6 +543,10 @@ function resolveSpec(spec: BatchJobSpec, model: BatchModel): ResolvedSpec {
   if (spec.map !== undefined && Object.keys(spec.map).length > 0) resolved.map = spec.map;
   if (spec.idColumn !== undefined) resolved.idColumn = spec.idColumn;
   return resolved;
+}
+
+function openJobInput(spec: ResolvedSpec): Promise<InputSource> {
+  return openInput(spec.input, { format: spec.format, ...(spec.idColumn !== undefined ? { idColumn: spec.idColumn } : {}) });
 }
 
 function newMapper(model: BatchModel, spec: ResolvedSpec): RowMapper {
