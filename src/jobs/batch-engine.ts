@@ -17,8 +17,9 @@
  * on the parts' bytes. A resumed job therefore ends with the same output as one that never
  * stopped (given a model that answers a row the same way whatever batch it came in).
  *
- * Throughput: up to `concurrency` batches are in flight at once (by default twice the model's
- * instances, so every instance has the next batch queued while it runs one), shared by the
+ * Throughput: up to `concurrency` batches are in flight at once (by default four per model
+ * instance, so every instance has batches queued while it runs one, enough to cover the moments
+ * this thread is busy with something else: decoding a Parquet row group, closing a part file), shared by the
  * running partition and the next one, which starts reading as soon as the previous one has sent
  * its last batch, so instances do not idle at partition boundaries.
  */
@@ -50,6 +51,7 @@ const MANIFEST_VERSION = 1;
 const DEFAULT_PARTITION_ROWS = 10_000;
 /** Rows per request when the model's max batch size says nothing (it does not batch, or is unknown). */
 const DEFAULT_BATCH_SIZE = 64;
+const DEFAULT_BATCHES_PER_INSTANCE = 4;
 /** Tries of a request that failed for a reason that may pass (server busy or restarting, timeout). */
 const DEFAULT_ATTEMPTS = 8;
 const RETRY_BASE_MS = 200;
@@ -103,8 +105,10 @@ export interface RunOptions extends PlanOptions {
   onProgress?: (progress: BatchProgress) => void;
   /** Stops between batches; partitions already done stay done for a resume. */
   signal?: AbortSignal;
-  /** Batches in flight (default: twice the model's instances when known, at least 2; else 4). */
+  /** Batches in flight (default: `batchesPerInstance` × the model's instances when known, at least 2; else 4). */
   concurrency?: number;
+  /** Batches in flight per model instance when `concurrency` is not given (default 4). */
+  batchesPerInstance?: number;
   /** Tries of a request failing for a passing reason before the job gives up (default 8). */
   attempts?: number;
 }
@@ -342,7 +346,8 @@ export class BatchEngine {
     const plan = await this.plan(spec, model, options);
     const { spec: resolved, partitions } = plan;
     const instances = (model as { instances?: number }).instances;
-    const concurrency = Math.max(1, options.concurrency ?? (instances !== undefined ? Math.max(2, 2 * instances) : 4));
+    const perInstance = options.batchesPerInstance ?? DEFAULT_BATCHES_PER_INSTANCE;
+    const concurrency = Math.max(1, options.concurrency ?? (instances !== undefined ? Math.max(2, perInstance * instances) : 4));
 
     let rowsDone = 0;
     let rowsFailed = 0;

@@ -38,7 +38,7 @@ export interface WireError {
 
 export interface EngineThreadData {
   spec: BatchJobSpec;
-  options: Pick<RunOptions, 'resume' | 'concurrency' | 'attempts'>;
+  options: Pick<RunOptions, 'resume' | 'concurrency' | 'batchesPerInstance' | 'attempts'>;
   /** Lower the engine thread's OS scheduling priority (default true). */
   lowPriority: boolean;
 }
@@ -66,7 +66,7 @@ export function transferable(tensors: readonly Tensor[]): ArrayBuffer[] {
   return [...buffers];
 }
 
-export interface EngineThreadOptions extends Pick<RunOptions, 'resume' | 'concurrency' | 'attempts' | 'onProgress' | 'signal'> {
+export interface EngineThreadOptions extends Pick<RunOptions, 'resume' | 'concurrency' | 'batchesPerInstance' | 'attempts' | 'onProgress' | 'signal'> {
   /** Lower the engine thread's OS scheduling priority (default true). */
   lowPriority?: boolean;
 }
@@ -78,6 +78,7 @@ export function runOnEngineThread(spec: BatchJobSpec, inferencer: BatchInference
     options: {
       ...(options.resume !== undefined ? { resume: options.resume } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.batchesPerInstance !== undefined ? { batchesPerInstance: options.batchesPerInstance } : {}),
       ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
     },
     lowPriority: options.lowPriority ?? true,

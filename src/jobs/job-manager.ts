@@ -84,6 +84,8 @@ export interface JobManagerOptions {
   lowPriority?: boolean;
 }
 
+/** Batches a server job keeps in flight per model instance. */
+const JOB_BATCHES_PER_INSTANCE = 2;
 const ENDED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 const ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
 /** Files the engine writes in `<output>.parts/`; a folder holding anything else is not removed. */
@@ -297,6 +299,10 @@ export class JobManager {
         resume,
         signal: controller.signal,
         lowPriority: this.#options.lowPriority ?? true,
+        // One batch running and one waiting per instance: enough to keep the instances busy
+        // between online requests, and no more (online requests go before waiting batches, but
+        // not before one that is running).
+        batchesPerInstance: JOB_BATCHES_PER_INSTANCE,
         onProgress: (progress) => {
           record.progress = progress;
           if (Date.now() - job.lastWrite >= (this.#options.progressPersistMs ?? 1000)) void this.#persist(job);
