@@ -12,9 +12,7 @@
  * Rows come out in blocks of CellRecords over copies of the block's slice of each column (a
  * few MB), so records still referenced by batches in flight never keep a whole window alive.
  */
-import { availableParallelism } from 'node:os';
 import { parquetScan, parquetSchema, type DecodedArray, type FileMetaData } from 'hyparquet';
-import { ParquetDecodePool } from './parquet-decode-pool.js';
 import { openParquetFile, parquetInputError, type ParquetFile } from './parquet-file.js';
 import { idOf, rowRange, type RowRange } from './reader-common.js';
 import { CellRecord, attachCells, rowLayout, type RowLayout } from './row-cells.js';
@@ -27,10 +25,6 @@ const BLOCK_ROWS = 4096;
 const WINDOW_BYTES = 192 * 1024 * 1024;
 /** A window holds at least this many rows, however wide they are. */
 const MIN_WINDOW_ROWS = 4096;
-/** Windows estimated smaller than this are decoded on this thread alone (helpers cost a start-up). */
-const HELPED_WINDOW_BYTES = 16 * 1024 * 1024;
-/** Most helper threads decoding besides this one. */
-const MAX_HELPERS = 3;
 
 type ParquetScan = Awaited<ReturnType<typeof parquetScan>>;
 
@@ -119,11 +113,6 @@ function copyRows(data: DecodedArray, from: number, to: number): DecodedArray {
   return data.slice(from, to) as DecodedArray;
 }
 
-export interface ParquetSourceOptions {
-  /** Windows estimated at this many decoded bytes or more are decoded with helper threads (default 16 MiB). */
-  helpedWindowBytes?: number;
-}
-
 /** A Parquet file open for reading row ranges in ascending order (a job's partitions). */
 export class ParquetSource {
   readonly #path: string;
@@ -135,34 +124,28 @@ export class ParquetSource {
   #scan: ParquetScan | undefined;
   #window: Window | undefined;
   #loading: Promise<void> = Promise.resolve();
-  #helpers: ParquetDecodePool | undefined;
 
-  readonly #helpedWindowBytes: number;
-
-  private constructor(path: string, file: ParquetFile, options: ParquetSourceOptions) {
+  private constructor(path: string, file: ParquetFile) {
     this.#path = path;
     this.#file = file;
-    this.#helpedWindowBytes = options.helpedWindowBytes ?? HELPED_WINDOW_BYTES;
     this.#names = parquetSchema(file.metadata).children.map((child) => child.element.name);
     this.#layout = rowLayout(this.#names);
     this.#safeNames = !this.#names.includes('__proto__');
     this.#spans = groupSpans(file.metadata);
   }
 
-  static async open(path: string, options: ParquetSourceOptions = {}): Promise<ParquetSource> {
-    return new ParquetSource(path, await openParquetFile(path), options);
+  static async open(path: string): Promise<ParquetSource> {
+    return new ParquetSource(path, await openParquetFile(path));
   }
 
   get rows(): number {
     return Number(this.#file.metadata.num_rows);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#window = undefined;
     this.#scan = undefined;
-    await this.#helpers?.close();
-    this.#helpers = undefined;
-    await this.#file.close();
+    return this.#file.close();
   }
 
   /** Records of rows [range.startRow, range.endRow), in blocks. */
@@ -206,7 +189,15 @@ export class ParquetSource {
       // Let the old window go before the new one is decoded.
       this.#window = undefined;
       try {
-        const columns = await this.#decode(start, end, span.rowBytes * (end - start));
+        this.#scan ??= await parquetScan({
+          file: this.#file.buffer,
+          metadata: this.#file.metadata,
+          useOffsetIndex: true,
+          compressors: { SNAPPY: snappyDecompress },
+        });
+        const columns: DecodedArray[] = [];
+        // Column after column: only one column's compressed bytes are held at a time.
+        for (const column of this.#names) columns.push(await this.#scan.readColumn({ column, rowStart: start, rowEnd: end }));
         loaded = { start, end, columns };
         this.#window = loaded;
       } catch (error) {
@@ -215,30 +206,6 @@ export class ParquetSource {
     })();
     await this.#loading;
     return loaded;
-  }
-
-  /**
-   * Every column over rows [start, end): shared out between this thread and helper threads when
-   * the window is large (columns dealt round-robin, so each thread gets a similar share).
-   */
-  async #decode(start: number, end: number, bytes: number): Promise<DecodedArray[]> {
-    const helpers = bytes >= this.#helpedWindowBytes ? Math.min(MAX_HELPERS, availableParallelism() - 1, this.#names.length - 1) : 0;
-    if (helpers > 0 && this.#helpers === undefined) this.#helpers = new ParquetDecodePool(this.#path, helpers);
-    const share = (thread: number): number[] => this.#names.map((_, c) => c).filter((c) => c % (helpers + 1) === thread);
-    const columns: DecodedArray[] = new Array(this.#names.length);
-    const helped = Array.from({ length: helpers }, async (_, h) => {
-      const mine = share(h + 1);
-      const decoded = await this.#helpers!.decode(h, mine.map((c) => this.#names[c]!), start, end);
-      mine.forEach((c, k) => (columns[c] = decoded[k]!));
-    });
-    // Meanwhile this thread decodes its own share, column after column (one column's compressed
-    // bytes held at a time).
-    this.#scan ??= await parquetScan({ file: this.#file.buffer, metadata: this.#file.metadata, useOffsetIndex: true, compressors: { SNAPPY: snappyDecompress } });
-    const own = Promise.all(helped);
-    own.catch(() => undefined);
-    for (const c of share(0)) columns[c] = await this.#scan.readColumn({ column: this.#names[c]!, rowStart: start, rowEnd: end });
-    await own;
-    return columns;
   }
 }
 
