@@ -10,7 +10,11 @@
  * group and pages it cuts through are decoded once per window they touch.
  *
  * Rows come out in blocks of CellRecords over copies of the block's slice of each column (a
- * few MB), so records still referenced by batches in flight never keep a whole window alive.
+ * few MB), so records still referenced by batches in flight never keep a whole window alive. And
+ * since nothing references a window once the next one is asked for, the next one is decompressed
+ * into the pages of the last (PagePool): otherwise each row group's window was allocated while
+ * the previous one still waited for the garbage collector, and a file of many row groups peaked
+ * at two windows (plus allocator fragmentation) where a file of one row group needed one.
  */
 import { parquetScan, parquetSchema, type DecodedArray, type FileMetaData } from 'hyparquet';
 import { openParquetFile, parquetInputError, type ParquetFile } from './parquet-file.js';
@@ -25,8 +29,6 @@ const BLOCK_ROWS = 4096;
 const WINDOW_BYTES = 192 * 1024 * 1024;
 /** A window holds at least this many rows, however wide they are. */
 const MIN_WINDOW_ROWS = 4096;
-
-type ParquetScan = Awaited<ReturnType<typeof parquetScan>>;
 
 interface GroupSpan {
   start: number;
@@ -109,8 +111,46 @@ class ParquetRecord extends CellRecord {
   }
 }
 
+/**
+ * Page buffers handed to hyparquet's decompressor for one window, and those of the window before,
+ * free again once it was let go, to be handed out again.
+ */
+class PagePool {
+  #inUse: ArrayBuffer[] = [];
+  #spare: ArrayBuffer[] = [];
+
+  /** The current window's pages become spares (nothing may reference that window any more). */
+  recycle(): void {
+    this.#spare = this.#inUse;
+    this.#inUse = [];
+  }
+
+  /** Spares not taken by the window just decoded go to the garbage collector. */
+  trim(): void {
+    this.#spare = [];
+  }
+
+  /** Room for a page of `length` bytes: a spare of that size (or larger), else a new buffer. */
+  page(length: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.#spare.length; i++) {
+      const size = this.#spare[i]!.byteLength;
+      if (size >= length && (best < 0 || size < this.#spare[best]!.byteLength)) best = i;
+      if (size === length) break;
+    }
+    const buffer = best >= 0 ? this.#spare.splice(best, 1)[0]! : new ArrayBuffer(length);
+    this.#inUse.push(buffer);
+    return new Uint8Array(buffer, 0, length);
+  }
+}
+
 function copyRows(data: DecodedArray, from: number, to: number): DecodedArray {
   return data.slice(from, to) as DecodedArray;
+}
+
+export interface ParquetSourceOptions {
+  /** Largest decoded window, estimated from the footer (default 192 MiB); tests make it small. */
+  windowBytes?: number;
 }
 
 /** A Parquet file open for reading row ranges in ascending order (a job's partitions). */
@@ -121,21 +161,23 @@ export class ParquetSource {
   readonly #layout: RowLayout;
   readonly #safeNames: boolean;
   readonly #spans: GroupSpan[];
-  #scan: ParquetScan | undefined;
   #window: Window | undefined;
   #loading: Promise<void> = Promise.resolve();
+  readonly #pages = new PagePool();
+  readonly #windowBytes: number;
 
-  private constructor(path: string, file: ParquetFile) {
+  private constructor(path: string, file: ParquetFile, options: ParquetSourceOptions) {
     this.#path = path;
     this.#file = file;
+    this.#windowBytes = options.windowBytes ?? WINDOW_BYTES;
     this.#names = parquetSchema(file.metadata).children.map((child) => child.element.name);
     this.#layout = rowLayout(this.#names);
     this.#safeNames = !this.#names.includes('__proto__');
     this.#spans = groupSpans(file.metadata);
   }
 
-  static async open(path: string): Promise<ParquetSource> {
-    return new ParquetSource(path, await openParquetFile(path));
+  static async open(path: string, options: ParquetSourceOptions = {}): Promise<ParquetSource> {
+    return new ParquetSource(path, await openParquetFile(path), options);
   }
 
   get rows(): number {
@@ -144,7 +186,8 @@ export class ParquetSource {
 
   close(): Promise<void> {
     this.#window = undefined;
-    this.#scan = undefined;
+    this.#pages.recycle();
+    this.#pages.trim();
     return this.#file.close();
   }
 
@@ -182,26 +225,32 @@ export class ParquetSource {
     await this.#loading;
     const current = this.#window;
     if (current !== undefined && current.start <= start && stop <= current.end) return current;
-    const rows = Math.max(MIN_WINDOW_ROWS, span.rowBytes > 0 ? Math.floor(WINDOW_BYTES / span.rowBytes) : span.end - start);
+    const rows = Math.max(MIN_WINDOW_ROWS, span.rowBytes > 0 ? Math.floor(this.#windowBytes / span.rowBytes) : span.end - start);
     const end = Math.min(span.end, Math.max(stop, start + rows));
     let loaded!: Window;
     this.#loading = (async () => {
-      // Let the old window go before the new one is decoded.
+      // Let the old window go before the new one is decoded, its pages to be decoded into.
       this.#window = undefined;
+      this.#pages.recycle();
       try {
-        this.#scan ??= await parquetScan({
+        // A scan of its own per window: a scan keeps what it decoded last (to slice later reads
+        // from), which must not outlive the window now that its pages are used again.
+        const pages = this.#pages;
+        const scan = await parquetScan({
           file: this.#file.buffer,
           metadata: this.#file.metadata,
           useOffsetIndex: true,
-          compressors: { SNAPPY: snappyDecompress },
+          compressors: { SNAPPY: (input, length) => snappyDecompress(input, length, pages.page(length)) },
         });
         const columns: DecodedArray[] = [];
         // Column after column: only one column's compressed bytes are held at a time.
-        for (const column of this.#names) columns.push(await this.#scan.readColumn({ column, rowStart: start, rowEnd: end }));
+        for (const column of this.#names) columns.push(await scan.readColumn({ column, rowStart: start, rowEnd: end }));
         loaded = { start, end, columns };
         this.#window = loaded;
       } catch (error) {
         throw parquetInputError(this.#path, error);
+      } finally {
+        this.#pages.trim();
       }
     })();
     await this.#loading;

@@ -12,8 +12,10 @@
 const BLOCK_COPY_BYTES = 16;
 const WORD_MASK = [0, 0xff, 0xffff, 0xffffff, 0xffffffff];
 
-export function snappyDecompress(input: Uint8Array, outputLength: number): Uint8Array {
-  const output = new Uint8Array(outputLength);
+/** Decompresses `input` into `into` (outputLength bytes, fresh when not given). */
+export function snappyDecompress(input: Uint8Array, outputLength: number, into?: Uint8Array): Uint8Array {
+  const output = into ?? new Uint8Array(outputLength);
+  if (output.length !== outputLength) throw new Error(`snappy output buffer holds ${output.length} bytes, the page ${outputLength}`);
   const inputLength = input.length;
   let pos = 0;
   let out = 0;
