@@ -233,7 +233,7 @@ export function renderBatchReport(run: BatchRun): string {
     `- rows/s: input rows ÷ wall time of the \`modelport batch\` process, spawn to exit (Node start-up, model load, the input scan, inference, writing the ` +
       'output in the input\'s format, merging the partitions). "engine rows/s" is what the CLI itself reports (from describing the model to the merged output). ' +
       `Command: \`modelport batch mlp --model-repository examples/models --input F --output F' --map input=f0,…,f255 --id-column id --batch-size ${run.batchSize} --partition-rows ${run.partitionRows}\` ` +
-      '(defaults otherwise: all cores, batches in flight = twice the model\'s instances).',
+      '(defaults otherwise: all cores, batches in flight = four per model instance).',
   );
   out.push(
     `- In-process ceiling: onnxruntime-node in the benchmark process with Modelport's session options and ${threads} intra-op threads (one per core), ` +

@@ -5,11 +5,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { mpError, silentLogger, type Logger } from '../core/index.js';
+import { mpError, packageVersion, silentLogger, type Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder, type DataPlaneApi } from '../dataplane/index.js';
 import { fileDigest, FolderRepository } from '../repository/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
-import { packageVersion } from './modelport-server.js';
 
 export interface LocalModelOptions {
   modelRepository: string;

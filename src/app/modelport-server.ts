@@ -4,10 +4,9 @@
  * is graceful: no new connections or requests are accepted, every request already in flight is
  * answered, then models are unloaded.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerConfig } from '../config/index.js';
-import type { Logger } from '../core/index.js';
+import { packageVersion, type Logger } from '../core/index.js';
 import { DataPlane, StatisticsRecorder } from '../dataplane/index.js';
 import {
   createLogger,
@@ -45,11 +44,6 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 /** Whether a line at `level` gets through a logger set to `configured`. */
 function logs(configured: string, level: string): boolean {
   return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(configured);
-}
-
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 export class ModelportServer {

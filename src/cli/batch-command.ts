@@ -65,7 +65,7 @@ export function registerBatch(program: Command): void {
     .option('--errors <file>', 'refused rows with their reasons, JSONL (default: <output>.errors.jsonl)')
     .option('--resume', 'continue an interrupted job from its finished partitions')
     .option('--partition-rows <n>', 'rows per partition, the unit of resumption (default 10000)')
-    .option('--concurrency <n>', 'inference requests in flight (default: twice the model instances)')
+    .option('--concurrency <n>', 'inference requests in flight (default: four per model instance)')
     .option('--cpu-count <n>', 'without --url: cores inference may use (default: all)')
     .action(async (model: string, flags: BatchFlags) => {
       let spec: BatchJobSpec;

@@ -8,7 +8,7 @@
  * server, start-up failure), 2 the command line itself was wrong.
  */
 import { Command, CommanderError } from 'commander';
-import { packageVersion } from '../app/index.js';
+import { packageVersion } from '../core/index.js';
 import { registerAudit } from './audit-command.js';
 import { registerBatch } from './batch-command.js';
 import { registerBatchSubmit } from './batch-submit-command.js';

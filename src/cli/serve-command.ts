@@ -3,7 +3,6 @@
  * stops gracefully (every request in flight is answered, models are unloaded) and exits 0.
  */
 import { Command, Option } from 'commander';
-import { ModelportServer } from '../app/index.js';
 import { loadServerConfig } from '../config/index.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 
@@ -204,6 +203,8 @@ export function registerServe(program: Command): void {
         reportFailure(error, EXIT_USAGE);
         return;
       }
+      // Loaded now, not with the command line: other commands have no use for the server's modules.
+      const ModelportServer = await (await import('../app/index.js')).loadModelportServer();
       const server = new ModelportServer(config);
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals) => {

@@ -11,3 +11,4 @@ export * from './model-state.js';
 export * from './signature.js';
 export * from './logger.js';
 export * from './registry.js';
+export * from './version.js';

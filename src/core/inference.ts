@@ -49,6 +49,18 @@ export interface InferenceResponse {
   arm?: string;
 }
 
+/**
+ * Scheduler priority of offline (batch-job) requests: the dynamic batcher runs lower numbers
+ * first and online traffic runs at 0, or at 1…priority_levels when a model configures levels, so
+ * the largest safe integer puts offline requests after all of it whatever the configuration.
+ * Jobs inside the server set it in their RequestContext; remote ones (`modelport batch --url`)
+ * ask for it with the request parameter OFFLINE_PARAMETER.
+ */
+export const OFFLINE_PRIORITY = Number.MAX_SAFE_INTEGER;
+
+/** Request parameter that marks a request as offline (true): it is then queued at OFFLINE_PRIORITY. */
+export const OFFLINE_PARAMETER = 'modelport_offline';
+
 /** What the caller tells the data plane about where a request comes from. */
 export interface RequestContext {
   protocol: 'http' | 'grpc' | 'inprocess';

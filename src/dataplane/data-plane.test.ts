@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ModelConfig, RequestContext } from '../core/index.js';
+import { OFFLINE_PRIORITY, type ModelConfig, type RequestContext } from '../core/index.js';
 import type { ModelEntry, ModelRepository, ModelVersionEntry } from '../repository/index.js';
 import type { ScheduledRequest, ScheduledResult, Scheduler } from '../scheduler/index.js';
 import { DataPlane } from './data-plane.js';
@@ -93,6 +93,16 @@ describe('DataPlane', () => {
     await dataPlane.infer(request({ parameters: { priority: 9 } }), http);
     assert.equal(scheduler.last!.priority, 3);
     await assert.rejects(dataPlane.infer(request({ parameters: { timeout: -1 } }), http), /'timeout' must be a non-negative integer/);
+  });
+
+  test('modelport_offline queues a request after all online traffic; the caller\'s own priority wins', async () => {
+    const { dataPlane, scheduler } = setup([{ version: 1 }]);
+    await dataPlane.infer(request({ parameters: { modelport_offline: true, priority: 1 } }), http);
+    assert.equal(scheduler.last!.priority, OFFLINE_PRIORITY);
+    await dataPlane.infer(request({ parameters: { modelport_offline: false, priority: 1 } }), http);
+    assert.equal(scheduler.last!.priority, 1);
+    await dataPlane.infer(request({ parameters: { modelport_offline: true } }), { protocol: 'inprocess', priority: 0 });
+    assert.equal(scheduler.last!.priority, 0);
   });
 
   test('cancellation: a poll is passed as it is, a signal is read only when the scheduler asks', async () => {

@@ -8,6 +8,8 @@ import {
   datatypeFromConfig,
   DEFAULT_REQUEST_LIMITS,
   mpError,
+  OFFLINE_PARAMETER,
+  OFFLINE_PRIORITY,
   toModelportError,
   unknownModelError,
   type Datatype,
@@ -278,7 +280,7 @@ export class DataPlane implements DataPlaneApi {
       const driftCapture = this.#drift?.capture(entry.name, String(version), validated.inputs);
       const parameters = request.parameters;
       const timeoutUs = parameters ? numberParameter(parameters, 'timeout') : undefined;
-      const priority = context.priority ?? priorityLevel(parameters ? numberParameter(parameters, 'priority') : undefined, served.config);
+      const priority = context.priority ?? (parameters?.[OFFLINE_PARAMETER] === true ? OFFLINE_PRIORITY : priorityLevel(parameters ? numberParameter(parameters, 'priority') : undefined, served.config));
       const scheduled: ScheduledRequest = {
         inputs: validated.inputs,
         outputNames: validated.outputNames,

@@ -17,8 +17,9 @@
  * on the parts' bytes. A resumed job therefore ends with the same output as one that never
  * stopped (given a model that answers a row the same way whatever batch it came in).
  *
- * Throughput: up to `concurrency` batches are in flight at once (by default twice the model's
- * instances, so every instance has the next batch queued while it runs one), shared by the
+ * Throughput: up to `concurrency` batches are in flight at once (by default four per model
+ * instance, so every instance has batches queued while it runs one, enough to cover the moments
+ * this thread is busy with something else: decoding a Parquet row group, closing a part file), shared by the
  * running partition and the next one, which starts reading as soon as the previous one has sent
  * its last batch, so instances do not idle at partition boundaries.
  */
@@ -32,12 +33,13 @@ import {
   createErrorWriter,
   createRowWriter,
   detectFormat,
-  openRowReader,
+  openInput,
   RowMapper,
   scanPartitions,
   type DataFormat,
   type ErrorRow,
   type InputRecord,
+  type InputSource,
   type OutputRow,
   type OutputSchema,
   type OutputValue,
@@ -49,6 +51,7 @@ const MANIFEST_VERSION = 1;
 const DEFAULT_PARTITION_ROWS = 10_000;
 /** Rows per request when the model's max batch size says nothing (it does not batch, or is unknown). */
 const DEFAULT_BATCH_SIZE = 64;
+const DEFAULT_BATCHES_PER_INSTANCE = 4;
 /** Tries of a request that failed for a reason that may pass (server busy or restarting, timeout). */
 const DEFAULT_ATTEMPTS = 8;
 const RETRY_BASE_MS = 200;
@@ -102,8 +105,10 @@ export interface RunOptions extends PlanOptions {
   onProgress?: (progress: BatchProgress) => void;
   /** Stops between batches; partitions already done stay done for a resume. */
   signal?: AbortSignal;
-  /** Batches in flight (default: twice the model's instances when known, at least 2; else 4). */
+  /** Batches in flight (default: `batchesPerInstance` × the model's instances when known, at least 2; else 4). */
   concurrency?: number;
+  /** Batches in flight per model instance when `concurrency` is not given (default 4). */
+  batchesPerInstance?: number;
   /** Tries of a request failing for a passing reason before the job gives up (default 8). */
   attempts?: number;
 }
@@ -118,6 +123,11 @@ export interface PartitionOptions {
   onSubmitted?: () => void;
   /** Called after each batch's rows are written: rows written and rows failed in that batch. */
   onRows?: (written: number, failed: number) => void;
+  /**
+   * The job's input, opened once for all its partitions (read in ascending order), so what a
+   * reader decoded for one partition serves the next; by default the partition opens its own.
+   */
+  source?: InputSource;
 }
 
 export interface PartitionResult {
@@ -274,24 +284,29 @@ export class BatchEngine {
       while (inFlight.length >= concurrency) await drainOne();
     };
 
+    let ownSource: InputSource | undefined;
     try {
-      const reader = openRowReader(spec.input, {
-        format: spec.format,
-        ...(spec.idColumn !== undefined ? { idColumn: spec.idColumn } : {}),
+      const source = options.source ?? (ownSource = await openJobInput(spec));
+      const blocks = source.read({
         startRow: partition.startRow,
         ...(partition.startByte !== undefined ? { startByte: partition.startByte } : {}),
         endRow: partition.endRow,
       });
+      const batchSize = spec.batchSize;
       let records: InputRecord[] = [];
-      for await (const record of reader) {
-        rowsRead++;
-        records.push(record);
-        if (records.length === spec.batchSize) {
-          await submit(records);
-          records = [];
+      for await (const block of blocks) {
+        rowsRead += block.length;
+        for (let i = 0; i < block.length; i++) {
+          records.push(block[i]!);
+          if (records.length === batchSize) {
+            await submit(records);
+            records = [];
+          }
         }
       }
       if (records.length > 0) await submit(records);
+      await ownSource?.close();
+      ownSource = undefined;
       const expected = partition.endRow - partition.startRow;
       if (rowsRead !== expected) {
         throw mpError('MP_ERR_JOB_INPUT', `input '${spec.input}' changed since it was scanned: rows ${partition.startRow}..${partition.endRow - 1} gave ${rowsRead} rows, expected ${expected}`);
@@ -308,6 +323,7 @@ export class BatchEngine {
       // Nothing of this partition may look done; batches still running are let finish first, so
       // no request outlives the job (the caller may close the model right after).
       options.onSubmitted?.();
+      await ownSource?.close().catch(() => undefined);
       await Promise.allSettled(inFlight);
       await writer.close().catch(() => undefined);
       await errorWriter.close().catch(() => undefined);
@@ -330,7 +346,8 @@ export class BatchEngine {
     const plan = await this.plan(spec, model, options);
     const { spec: resolved, partitions } = plan;
     const instances = (model as { instances?: number }).instances;
-    const concurrency = Math.max(1, options.concurrency ?? (instances !== undefined ? Math.max(2, 2 * instances) : 4));
+    const perInstance = options.batchesPerInstance ?? DEFAULT_BATCHES_PER_INSTANCE;
+    const concurrency = Math.max(1, options.concurrency ?? (instances !== undefined ? Math.max(2, perInstance * instances) : 4));
 
     let rowsDone = 0;
     let rowsFailed = 0;
@@ -366,6 +383,7 @@ export class BatchEngine {
     const slots = new Slots(concurrency);
     const running = new Set<Promise<void>>();
     let failure: unknown;
+    const source = pending.length > 0 ? await openJobInput(resolved) : undefined;
     try {
       for (const partition of pending) {
         if (controller.signal.aborted) break;
@@ -376,6 +394,7 @@ export class BatchEngine {
           slots,
           signal: controller.signal,
           attempts: options.attempts ?? DEFAULT_ATTEMPTS,
+          ...(source !== undefined ? { source } : {}),
           onSubmitted: submitted,
           onRows: (written, failed) => {
             rowsDone += written + failed;
@@ -403,6 +422,7 @@ export class BatchEngine {
       await Promise.all(running);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      await source?.close();
     }
     if (failure !== undefined) throw failure;
     if (options.signal?.aborted) throw cancelledError();
@@ -528,6 +548,10 @@ function resolveSpec(spec: BatchJobSpec, model: BatchModel): ResolvedSpec {
   if (spec.map !== undefined && Object.keys(spec.map).length > 0) resolved.map = spec.map;
   if (spec.idColumn !== undefined) resolved.idColumn = spec.idColumn;
   return resolved;
+}
+
+function openJobInput(spec: ResolvedSpec): Promise<InputSource> {
+  return openInput(spec.input, { format: spec.format, ...(spec.idColumn !== undefined ? { idColumn: spec.idColumn } : {}) });
 }
 
 function newMapper(model: BatchModel, spec: ResolvedSpec): RowMapper {

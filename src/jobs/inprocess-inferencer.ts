@@ -7,18 +7,16 @@
  * another version becomes READY while it runs, and carries BATCH_PRIORITY so that, in a scheduler
  * shared with online traffic, waiting batch requests go after every waiting online request.
  */
-import { mpError, type Tensor } from '../core/index.js';
+import { mpError, OFFLINE_PRIORITY, type Tensor } from '../core/index.js';
 import type { DataPlaneApi } from '../dataplane/index.js';
 import type { BatchInferencer, BatchModel } from './batch-types.js';
 
 /**
- * Scheduler priority of batch-job requests. The data plane hands `context.priority` to the
- * dynamic batcher as it is (Triton's priority_levels mapping applies only to the `priority`
- * request parameter), and the batcher runs lower numbers first; online traffic runs at 0, or at
- * 1…priority_levels when the model configures levels. The largest safe integer therefore puts
- * batch requests after all of it whatever the configuration.
+ * Scheduler priority of batch-job requests: core's OFFLINE_PRIORITY, after every online request
+ * whatever the model's priority levels (the data plane hands `context.priority` to the dynamic
+ * batcher as it is, and the batcher runs lower numbers first).
  */
-export const BATCH_PRIORITY = Number.MAX_SAFE_INTEGER;
+export const BATCH_PRIORITY = OFFLINE_PRIORITY;
 
 /** What describe() adds to BatchModel: how many instances run the version (sizes the job's concurrency). */
 export interface DescribedModel extends BatchModel {

@@ -12,6 +12,10 @@
  *
  * Jobs run `concurrency` at a time (default 1: a job already keeps every model instance busy, and
  * two would only split the instances between them), the others wait in creation order.
+ *
+ * A job's engine (reading, parsing and mapping rows, writing outputs) runs on a thread of its own
+ * (engine-thread.ts) at a low OS priority; this thread only hands its batches to the data plane.
+ * Parsing rows here used to hold online requests up for as long as each block of rows took.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -19,9 +23,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isModelportError, mpError, silentLogger, toModelportError, type Logger } from '../core/index.js';
 import type { DataPlaneApi } from '../dataplane/index.js';
-import { BatchEngine } from './batch-engine.js';
 import type { BatchInferencer, BatchJobSpec, BatchProgress, BatchSummary } from './batch-types.js';
 import { DataRoot, DEFAULT_MAX_UPLOAD_BYTES, STATE_DIR } from './data-root.js';
+import { runOnEngineThread } from './engine-thread.js';
 import { isDataFormat, type DataFormat } from './formats/index.js';
 import { InProcessInferencer } from './inprocess-inferencer.js';
 
@@ -73,8 +77,15 @@ export interface JobManagerOptions {
   createInferencer?: (spec: JobRequest) => BatchInferencer;
   /** Least time between two writes of a running job's progress, ms (default 1000). */
   progressPersistMs?: number;
+  /**
+   * Run each job's engine thread at the lowest OS scheduling priority (default true), so that when
+   * cores are short the threads serving online requests get them first.
+   */
+  lowPriority?: boolean;
 }
 
+/** Batches a server job keeps in flight per model instance. */
+const JOB_BATCHES_PER_INSTANCE = 2;
 const ENDED: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 const ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
 /** Files the engine writes in `<output>.parts/`; a folder holding anything else is not removed. */
@@ -96,7 +107,6 @@ interface Job {
 export class JobManager {
   readonly #options: JobManagerOptions;
   readonly #logger: Logger;
-  readonly #engine = new BatchEngine();
   readonly #jobs = new Map<string, Job>();
   readonly #queue: Job[] = [];
   readonly #active = new Set<Job>();
@@ -285,9 +295,14 @@ export class JobManager {
       // Checked again: the paths must still lead inside the root now that the job starts.
       const spec = await this.#engineSpec(record.spec);
       inferencer = this.#inferencer(record.spec);
-      const summary = await this.#engine.run(spec, inferencer, {
+      const summary = await runOnEngineThread(spec, inferencer, {
         resume,
         signal: controller.signal,
+        lowPriority: this.#options.lowPriority ?? true,
+        // One batch running and one waiting per instance: enough to keep the instances busy
+        // between online requests, and no more (online requests go before waiting batches, but
+        // not before one that is running).
+        batchesPerInstance: JOB_BATCHES_PER_INSTANCE,
         onProgress: (progress) => {
           record.progress = progress;
           if (Date.now() - job.lastWrite >= (this.#options.progressPersistMs ?? 1000)) void this.#persist(job);

@@ -8,6 +8,9 @@
  * Failures come back as ModelportErrors whose kind says what the engine should do: UNAVAILABLE
  * and DEADLINE_EXCEEDED (unreachable server, 503, 429, timeouts) are worth a retry, INVALID_ARG
  * and INTERNAL concern the rows sent, NOT_FOUND and the unknown-model answer end the job.
+ *
+ * Every request carries the `modelport_offline` parameter: a Modelport server queues it after its
+ * online traffic (core's OFFLINE_PRIORITY); other V2 servers ignore a parameter they do not use.
  */
 import {
   ARRAY_TYPES,
@@ -16,6 +19,7 @@ import {
   elementCount,
   isDatatype,
   mpError,
+  OFFLINE_PARAMETER,
   writeBinaryTensorData,
   type Datatype,
   type ErrorCode,
@@ -68,12 +72,6 @@ interface InferResponseJson {
   outputs?: Array<{ name: string; datatype: string; shape: number[]; data?: unknown; parameters?: { binary_data_size?: number } }>;
 }
 
-/**
- * Asks a Modelport server to queue these requests after online traffic (see the report on batch
- * priorities); servers that do not know the parameter ignore it, as V2 servers do with any
- * parameter they do not use.
- */
-const OFFLINE_PARAMETER = 'modelport_offline';
 
 export class RemoteInferencer implements BatchInferencer {
   readonly #base: string;

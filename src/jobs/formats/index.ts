@@ -7,6 +7,6 @@ export type {
   DataFormat, ErrorRow, InputRecord, OutputRow, OutputSchema, OutputValue, Partition, ReaderOptions, RowReader, RowWriter,
 } from './types.js';
 export { DATA_FORMATS, detectFormat, isDataFormat } from './format.js';
-export { openRowReader, scanPartitions } from './reader.js';
+export { openInput, openRowReader, scanPartitions, type InputSource, type ReadRange } from './reader.js';
 export { concatParts, createErrorWriter, createRowWriter, type ErrorWriter } from './writer.js';
 export { RowMapper, type MappedBatch, type RowMapperOptions } from './row-mapper.js';

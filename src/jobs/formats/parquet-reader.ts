@@ -1,87 +1,274 @@
 /**
- * Parquet input through hyparquet. Rows are read a slice at a time (a few thousand rows, every
- * column, as column arrays) and turned into records one by one as they are taken, so memory holds
- * one slice's column values plus what hyparquet decodes for it. Row groups whose column chunks
- * carry offset indexes are read page-wise (only the pages covering the slice are fetched and
- * decoded); for row groups without them, each column chunk is decoded once for the part of the
- * group being read and sliced from there, since decoding it again per slice would cost
- * quadratically: memory then follows the file's row-group size.
+ * Parquet input through hyparquet. A ParquetSource opens the file once for a whole job and decodes
+ * each column of a row group once: it holds a window of rows (from where reading is, up to the
+ * row group's end, bounded by WINDOW_BYTES of decoded data) as one decoded array per column, and
+ * every partition read inside it only slices. Page boundaries do not help here: a writer's column
+ * chunk is often a single page for the whole row group (hyparquet-writer's 1 MB pages hold 250k
+ * FLOAT values), and decoding it per partition or per slice meant decompressing the same page
+ * tens of times, which was most of a Parquet job's time. Memory therefore follows the row group's
+ * decoded size up to WINDOW_BYTES, whatever the file's length; past it, a window is a part of the
+ * group and pages it cuts through are decoded once per window they touch.
+ *
+ * Rows come out in blocks of CellRecords over copies of the block's slice of each column (a
+ * few MB), so records still referenced by batches in flight never keep a whole window alive. And
+ * since nothing references a window once the next one is asked for, the next one is decompressed
+ * into the pages of the last (PagePool): otherwise each row group's window was allocated while
+ * the previous one still waited for the garbage collector, and a file of many row groups peaked
+ * at two windows (plus allocator fragmentation) where a file of one row group needed one.
  */
 import { parquetScan, parquetSchema, type DecodedArray, type FileMetaData } from 'hyparquet';
-import { openParquetFile, parquetInputError } from './parquet-file.js';
-import { idOf, rowRange } from './reader-common.js';
-import { attachCells, rowLayout } from './row-cells.js';
+import { openParquetFile, parquetInputError, type ParquetFile } from './parquet-file.js';
+import { idOf, rowRange, type RowRange } from './reader-common.js';
+import { CellRecord, attachCells, rowLayout, type RowLayout } from './row-cells.js';
+import { snappyDecompress } from './snappy.js';
 import type { InputRecord, ReaderOptions } from './types.js';
 
-/** Rows turned into records per read. */
-const SLICE_ROWS = 4096;
+/** Rows per block of records. */
+const BLOCK_ROWS = 4096;
+/** Largest decoded window (estimated from the footer's uncompressed sizes). */
+const WINDOW_BYTES = 192 * 1024 * 1024;
+/** A window holds at least this many rows, however wide they are. */
+const MIN_WINDOW_ROWS = 4096;
 
-/** [start, end) row span of each row group, and whether all its columns have offset indexes. */
-function groupSpans(metadata: FileMetaData): Array<{ start: number; end: number; paged: boolean }> {
+interface GroupSpan {
+  start: number;
+  end: number;
+  /** Decoded bytes per row, estimated from the footer. */
+  rowBytes: number;
+}
+
+function groupSpans(metadata: FileMetaData): GroupSpan[] {
   let start = 0;
   return metadata.row_groups.map((group) => {
-    const end = start + Number(group.num_rows);
-    const span = { start, end, paged: group.columns.every((column) => column.offset_index_offset !== undefined) };
+    const rows = Number(group.num_rows);
+    const end = start + rows;
+    const bytes = group.columns.reduce((sum, column) => sum + Number(column.meta_data?.total_uncompressed_size ?? 0n), 0);
+    const span = { start, end, rowBytes: rows > 0 ? bytes / rows : 0 };
     start = end;
     return span;
   });
 }
 
-export async function* readParquet(path: string, options: ReaderOptions): AsyncGenerator<InputRecord> {
-  const { startRow, endRow } = rowRange(options);
-  const file = await openParquetFile(path);
-  try {
-    const { metadata, buffer } = file;
-    const end = Math.min(endRow, Number(metadata.num_rows));
-    if (startRow >= end) return;
-    const columns = parquetSchema(metadata).children.map((child) => child.element.name);
-    // A column named "__proto__" must become a property, not the record's prototype.
-    const safeNames = !columns.includes('__proto__');
-    const layout = rowLayout(columns);
-    const idColumn = options.idColumn !== undefined && columns.includes(options.idColumn) ? options.idColumn : undefined;
-    let scan;
-    try {
-      scan = await parquetScan({ file: buffer, metadata, rowStart: startRow, rowEnd: end, useOffsetIndex: true });
-    } catch (error) {
-      throw parquetInputError(path, error);
+/** Decoded rows [start, end) of every column. */
+interface Window {
+  start: number;
+  end: number;
+  columns: DecodedArray[];
+}
+
+/** The rows of one block: a copy of each column's slice. */
+class ParquetBlock {
+  constructor(
+    readonly columns: readonly DecodedArray[],
+    readonly names: readonly string[],
+    readonly layout: RowLayout,
+    readonly safeNames: boolean,
+  ) {}
+}
+
+class ParquetRecord extends CellRecord {
+  constructor(
+    index: number,
+    id: string,
+    private readonly block: ParquetBlock,
+    private readonly row: number,
+  ) {
+    super(index, id);
+  }
+
+  get layout(): RowLayout {
+    return this.block.layout;
+  }
+
+  readFloats(positions: Int32Array, out: Float32Array | Float64Array, at: number): boolean {
+    const columns = this.block.columns;
+    const row = this.row;
+    for (let f = 0; f < positions.length; f++) {
+      const position = positions[f]!;
+      if (position < 0) return false;
+      const value: unknown = columns[position]![row];
+      if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+      out[at + f] = value;
     }
-    for (const span of groupSpans(metadata)) {
-      const from = Math.max(span.start, startRow);
-      const to = Math.min(span.end, end);
-      if (from >= to) continue;
-      const read = async (rowStart: number, rowEnd: number): Promise<DecodedArray[]> => {
-        try {
-          return await Promise.all(columns.map((column) => scan.readColumn({ column, rowStart, rowEnd })));
-        } catch (error) {
-          throw parquetInputError(path, error);
-        }
-      };
-      // Without page indexes, decode the group's part once; the scan keeps it and slices it.
-      if (!span.paged && to - from > SLICE_ROWS) await read(from, to);
-      for (let sliceStart = from; sliceStart < to; sliceStart += SLICE_ROWS) {
-        const sliceEnd = Math.min(to, sliceStart + SLICE_ROWS);
-        const data = await read(sliceStart, sliceEnd);
-        // Records are made as they are taken: a wide row is a large object, and a slice of them
-        // built up front would hold thousands at once.
-        for (let row = 0; row < sliceEnd - sliceStart; row++) {
-          const fields: Record<string, unknown> = {};
-          const cells: unknown[] = new Array(columns.length);
-          for (let c = 0; c < columns.length; c++) cells[c] = data[c]![row];
-          if (safeNames) {
-            for (let c = 0; c < columns.length; c++) fields[columns[c]!] = cells[c];
-          } else {
-            for (let c = 0; c < columns.length; c++) {
-              Object.defineProperty(fields, columns[c]!, { value: cells[c], enumerable: true, writable: true, configurable: true });
-            }
-          }
-          attachCells(fields, layout, cells);
-          const index = sliceStart + row;
-          yield { index, id: idColumn === undefined ? String(index) : idOf(fields[idColumn], index), fields };
-        }
+    return true;
+  }
+
+  protected buildFields(): Record<string, unknown> {
+    const { columns, names, layout, safeNames } = this.block;
+    const cells: unknown[] = new Array(columns.length);
+    for (let c = 0; c < columns.length; c++) cells[c] = columns[c]![this.row];
+    const fields: Record<string, unknown> = {};
+    if (safeNames) {
+      for (let c = 0; c < columns.length; c++) fields[names[c]!] = cells[c];
+    } else {
+      // A column named "__proto__" must become a property, not the record's prototype.
+      for (let c = 0; c < columns.length; c++) {
+        Object.defineProperty(fields, names[c]!, { value: cells[c], enumerable: true, writable: true, configurable: true });
       }
     }
+    attachCells(fields, layout, cells);
+    return fields;
+  }
+}
+
+/**
+ * Page buffers handed to hyparquet's decompressor for one window, and those of the window before,
+ * free again once it was let go, to be handed out again.
+ */
+class PagePool {
+  #inUse: ArrayBuffer[] = [];
+  #spare: ArrayBuffer[] = [];
+
+  /** The current window's pages become spares (nothing may reference that window any more). */
+  recycle(): void {
+    this.#spare = this.#inUse;
+    this.#inUse = [];
+  }
+
+  /** Spares not taken by the window just decoded go to the garbage collector. */
+  trim(): void {
+    this.#spare = [];
+  }
+
+  /** Room for a page of `length` bytes: a spare of that size (or larger), else a new buffer. */
+  page(length: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.#spare.length; i++) {
+      const size = this.#spare[i]!.byteLength;
+      if (size >= length && (best < 0 || size < this.#spare[best]!.byteLength)) best = i;
+      if (size === length) break;
+    }
+    const buffer = best >= 0 ? this.#spare.splice(best, 1)[0]! : new ArrayBuffer(length);
+    this.#inUse.push(buffer);
+    return new Uint8Array(buffer, 0, length);
+  }
+}
+
+function copyRows(data: DecodedArray, from: number, to: number): DecodedArray {
+  return data.slice(from, to) as DecodedArray;
+}
+
+export interface ParquetSourceOptions {
+  /** Largest decoded window, estimated from the footer (default 192 MiB); tests make it small. */
+  windowBytes?: number;
+}
+
+/** A Parquet file open for reading row ranges in ascending order (a job's partitions). */
+export class ParquetSource {
+  readonly #path: string;
+  readonly #file: ParquetFile;
+  readonly #names: string[];
+  readonly #layout: RowLayout;
+  readonly #safeNames: boolean;
+  readonly #spans: GroupSpan[];
+  #window: Window | undefined;
+  #loading: Promise<void> = Promise.resolve();
+  readonly #pages = new PagePool();
+  readonly #windowBytes: number;
+
+  private constructor(path: string, file: ParquetFile, options: ParquetSourceOptions) {
+    this.#path = path;
+    this.#file = file;
+    this.#windowBytes = options.windowBytes ?? WINDOW_BYTES;
+    this.#names = parquetSchema(file.metadata).children.map((child) => child.element.name);
+    this.#layout = rowLayout(this.#names);
+    this.#safeNames = !this.#names.includes('__proto__');
+    this.#spans = groupSpans(file.metadata);
+  }
+
+  static async open(path: string, options: ParquetSourceOptions = {}): Promise<ParquetSource> {
+    return new ParquetSource(path, await openParquetFile(path), options);
+  }
+
+  get rows(): number {
+    return Number(this.#file.metadata.num_rows);
+  }
+
+  close(): Promise<void> {
+    this.#window = undefined;
+    this.#pages.recycle();
+    this.#pages.trim();
+    return this.#file.close();
+  }
+
+  /** Records of rows [range.startRow, range.endRow), in blocks. */
+  async *blocks(range: RowRange, idColumn: string | undefined): AsyncGenerator<InputRecord[]> {
+    const end = Math.min(range.endRow, this.rows);
+    const idPosition = idColumn === undefined ? -1 : this.#names.indexOf(idColumn);
+    for (const span of this.#spans) {
+      const from = Math.max(span.start, range.startRow);
+      const to = Math.min(span.end, end);
+      for (let start = from; start < to; start += BLOCK_ROWS) {
+        const stop = Math.min(to, start + BLOCK_ROWS);
+        const window = await this.#windowFor(span, start, stop);
+        const offset = start - window.start;
+        const block = new ParquetBlock(
+          window.columns.map((column) => copyRows(column, offset, offset + stop - start)),
+          this.#names,
+          this.#layout,
+          this.#safeNames,
+        );
+        const ids = idPosition < 0 ? undefined : block.columns[idPosition]!;
+        const records: InputRecord[] = new Array(stop - start);
+        for (let row = 0; row < stop - start; row++) {
+          const index = start + row;
+          records[row] = new ParquetRecord(index, ids === undefined ? String(index) : idOf(ids[row], index), block, row);
+        }
+        yield records;
+      }
+    }
+  }
+
+  /** The window holding rows [start, stop) of `span`, decoding a new one when needed. */
+  async #windowFor(span: GroupSpan, start: number, stop: number): Promise<Window> {
+    // One decode at a time: two readers asking for the same rows share it.
+    await this.#loading;
+    const current = this.#window;
+    if (current !== undefined && current.start <= start && stop <= current.end) return current;
+    const rows = Math.max(MIN_WINDOW_ROWS, span.rowBytes > 0 ? Math.floor(this.#windowBytes / span.rowBytes) : span.end - start);
+    const end = Math.min(span.end, Math.max(stop, start + rows));
+    let loaded!: Window;
+    this.#loading = (async () => {
+      // Let the old window go before the new one is decoded, its pages to be decoded into.
+      this.#window = undefined;
+      this.#pages.recycle();
+      try {
+        // A scan of its own per window: a scan keeps what it decoded last (to slice later reads
+        // from), which must not outlive the window now that its pages are used again.
+        const pages = this.#pages;
+        const scan = await parquetScan({
+          file: this.#file.buffer,
+          metadata: this.#file.metadata,
+          useOffsetIndex: true,
+          compressors: { SNAPPY: (input, length) => snappyDecompress(input, length, pages.page(length)) },
+        });
+        const columns: DecodedArray[] = [];
+        // Column after column: only one column's compressed bytes are held at a time.
+        for (const column of this.#names) columns.push(await scan.readColumn({ column, rowStart: start, rowEnd: end }));
+        loaded = { start, end, columns };
+        this.#window = loaded;
+      } catch (error) {
+        throw parquetInputError(this.#path, error);
+      } finally {
+        this.#pages.trim();
+      }
+    })();
+    await this.#loading;
+    return loaded;
+  }
+}
+
+/** Records of rows [startRow, endRow) of a Parquet file, one by one (the source is opened for this read). */
+export async function* readParquet(path: string, options: ReaderOptions): AsyncGenerator<InputRecord> {
+  const range = rowRange(options);
+  if (range.startRow >= range.endRow) return;
+  const source = await ParquetSource.open(path);
+  try {
+    for await (const block of source.blocks(range, options.idColumn)) {
+      for (const record of block) yield (record as ParquetRecord).toPlain();
+    }
   } finally {
-    await file.close();
+    await source.close();
   }
 }
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isModelportError, type TensorSpec } from '../../core/index.js';
 import { halfToNumber } from './half-float.js';
-import { openRowReader } from './reader.js';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { openInput, openRowReader } from './reader.js';
 import { RowMapper } from './row-mapper.js';
 import type { InputRecord } from './types.js';
 
@@ -133,6 +134,53 @@ describe('RowMapper', () => {
     assert.deepEqual(viaCells.inputs[0]!.data, new Float32Array([4, 3, 1, 8, 7, 5]));
     assert.deepEqual(viaCells, viaFields);
     assert.equal(viaCells.rejected.length, 0);
+  });
+
+  test('rows read from CSV and Parquet blocks map exactly as their plain records do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mp-formats-blocks-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const csv = join(dir, 'in.csv');
+    const cells = ['1', '-2.5', '', ' 1.5', 'x', '"3"', '1e400', '0x10', '1e-3', '-0', '12345678901234567', 'NaN'];
+    const lines = ['id,a,b,c,n'];
+    for (let r = 0; r < 300; r++) lines.push(`r${r},${cells[r % cells.length]},${cells[(r * 7) % cells.length]},${r / 4},${r % 5 === 0 ? 'q' : r}`);
+    lines.push('short,1');
+    writeFileSync(csv, `${lines.join('\n')}\n`);
+    const parquet = join(dir, 'in.parquet');
+    const rows = 300;
+    writeFileSync(parquet, new Uint8Array(parquetWriteBuffer({
+      columnData: [
+        { name: 'id', data: Array.from({ length: rows }, (_, r) => `p${r}`), type: 'STRING' },
+        { name: 'a', data: new Float32Array(Array.from({ length: rows }, (_, r) => (r % 17 === 0 ? NaN : r / 8))), type: 'FLOAT' },
+        { name: 'b', data: Array.from({ length: rows }, (_, r) => r * 0.1), type: 'DOUBLE' },
+        { name: 'c', data: Array.from({ length: rows }, (_, r) => BigInt(r)), type: 'INT64' },
+        { name: 'n', data: Array.from({ length: rows }, (_, r) => (r % 9 === 0 ? 'x' : String(r))), type: 'STRING' },
+      ],
+      rowGroupSize: 128,
+    })));
+    const models: Array<[TensorSpec[], Record<string, string[]>]> = [
+      [[fp32('x', 3)], { x: ['a', 'b', 'c'] }],
+      [[{ name: 'x', datatype: 'FP64', shape: [-1, 2] }, { name: 'k', datatype: 'INT32', shape: [-1, 1] }], { x: ['c', 'b'], k: ['n'] }],
+      [[fp32('x', 2)], { x: ['a', 'missing'] }],
+    ];
+    for (const [path, format] of [[csv, 'csv'], [parquet, 'parquet']] as const) {
+      const source = await openInput(path, { format, idColumn: 'id' });
+      const blocks: InputRecord[] = [];
+      for await (const block of source.read({ startRow: 0 })) blocks.push(...block);
+      await source.close();
+      const plain: InputRecord[] = [];
+      for await (const record of openRowReader(path, { format, idColumn: 'id' })) plain.push(record);
+      assert.equal(blocks.length, plain.length);
+      for (const [inputs, map] of models) {
+        const mapper = new RowMapper(inputs, map);
+        for (let from = 0; from < plain.length; from += 64) {
+          const viaBlocks = mapper.map(blocks.slice(from, from + 64));
+          const viaPlain = mapper.map(plain.slice(from, from + 64));
+          assert.deepEqual(viaBlocks.inputs, viaPlain.inputs, `${format} ${Object.keys(map)} rows ${from}…`);
+          assert.deepEqual(viaBlocks.rejected, viaPlain.rejected);
+          assert.deepEqual(viaBlocks.accepted.map((r) => [r.index, r.id]), viaPlain.accepted.map((r) => [r.index, r.id]));
+        }
+      }
+    }
   });
 
   test('datatypes: BOOL, small ints with ranges, FP16, BF16, FP64, BYTES', () => {

@@ -9,11 +9,15 @@
  *
  * Speed matters (every row of a job passes through here), so values are written straight into the
  * batch's typed array at the row's slot, with no per-element allocation: a refused row's partial
- * writes are simply overwritten by the next row. CSV cells are parsed with Number().
+ * writes are simply overwritten by the next row. CSV cells are parsed with Number(). Rows from the
+ * CSV and Parquet readers (CellRecords) that map numeric columns onto an FP32/FP64 input are read
+ * from the reader's block directly; any row the fast check does not accept takes the general path
+ * on its fields object, so what is accepted, and every reason given, stays the same.
  */
 import { ARRAY_TYPES, mpError, type Datatype, type NumericArray, type Tensor, type TensorSpec } from '../../core/index.js';
-import { rowCellsOf, type RowLayout } from './row-cells.js';
+import { CellRecord, rowCellsOf, type RowLayout } from './row-cells.js';
 import { numberToBf16, numberToHalf } from './half-float.js';
+import { parseNumber } from './number-text.js';
 import type { ErrorRow, InputRecord } from './types.js';
 
 export interface RowMapperOptions {
@@ -62,17 +66,7 @@ const KIND_TEXT: Record<Kind, string> = {
 };
 
 const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;
-const HAS_DIGIT = /\d/;
 const utf8 = new TextEncoder();
-
-/** Number() of a CSV cell or JSON string, NaN for text that is not a number (including "" and blanks). */
-function parseNumber(text: string): number {
-  if (text.length === 0) return NaN;
-  const value = Number(text);
-  // Number() reads blank text as 0.
-  if (value === 0 && !HAS_DIGIT.test(text)) return NaN;
-  return value;
-}
 
 function show(value: unknown): string {
   if (typeof value === 'string') return value.length > 40 ? `'${value.slice(0, 39)}…'` : `'${value}'`;
@@ -99,6 +93,8 @@ class InputPlan {
   /** Per-row shape as declared (-1 = dynamic). */
   readonly rowShape: number[];
   readonly fixedCount: number | undefined;
+  /** Each mapped field is one FP32/FP64 value: rows of CellRecords may be read from their block. */
+  private readonly fromCells: boolean;
   private readonly knownProduct: number;
   private readonly dynamicDims: number;
   private readonly intMin: number;
@@ -137,6 +133,7 @@ class InputPlan {
     this.dynamicDims = shape.filter((d) => d < 0).length;
     this.knownProduct = shape.reduce((p, d) => (d < 0 ? p : p * d), 1);
     this.fixedCount = this.dynamicDims === 0 ? this.knownProduct : undefined;
+    this.fromCells = this.kind === Kind.Float && fields !== undefined && this.fixedCount === fields.length;
     [this.intMin, this.intMax] = INT_RANGES[datatype] ?? [0, 0];
     [this.bigMin, this.bigMax] = BIG_RANGES[datatype] ?? [0n, 0n];
   }
@@ -301,6 +298,20 @@ class InputPlan {
   }
 
   /**
+   * The fast path of extract() for a CellRecord: true when the row's values are in the batch (as
+   * extract would have put them); false when the row must go through extract().
+   */
+  extractCells(record: CellRecord): boolean {
+    if (!this.fromCells) return false;
+    this.start = this.committed;
+    this.problem = undefined;
+    this.rowShapeNow = undefined;
+    if (!record.readFloats(this.positionsIn(record.layout), this.data as Float32Array | Float64Array, this.start)) return false;
+    this.count = this.fixedCount!;
+    return true;
+  }
+
+  /**
    * Reads this input's values for one row into the batch; undefined when they fit, else the reason.
    * `bareArray`: the model has this single input, so a bare-array row may stand for it.
    */
@@ -434,15 +445,19 @@ export class RowMapper {
     const accepted: InputRecord[] = [];
     const rejected: ErrorRow[] = [];
     for (const record of records) {
-      const fields = record.fields;
       let reason = record.error;
-      if (reason === undefined && fields === undefined) reason = 'row has no fields';
+      // A CellRecord always has fields, and asking for them would build them.
+      const fields = record instanceof CellRecord ? undefined : record.fields;
+      if (reason === undefined && fields === undefined && !(record instanceof CellRecord)) reason = 'row has no fields';
       if (reason === undefined) {
+        const cells = record instanceof CellRecord ? record : undefined;
         for (const plan of plans) {
-          reason = plan.extract(fields!, bareArray);
+          if (cells !== undefined && plan.extractCells(cells)) continue;
+          reason = plan.extract((fields ?? record.fields)!, bareArray);
           if (reason !== undefined) break;
         }
-        if (reason !== undefined && plans.length > 1 && fields!['0'] !== undefined && fields![plans[0]!.name] === undefined) {
+        const all = reason !== undefined && plans.length > 1 ? (fields ?? record.fields)! : undefined;
+        if (all !== undefined && all['0'] !== undefined && all[plans[0]!.name] === undefined) {
           reason = `row is a bare array, but the model has ${plans.length} inputs (${plans.map((p) => p.name).join(', ')}): give one field per input`;
         }
       }
