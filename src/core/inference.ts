@@ -63,4 +63,6 @@ export interface RequestContext {
   traceId?: string;
   /** A request header (HTTP) or metadata entry (gRPC), lower-case name; for routing rules and sticky keys. */
   header?(name: string): string | undefined;
+  /** When the caller stops waiting (a gRPC deadline), as Date.now() milliseconds; absent = no limit of its own. */
+  deadline?: number;
 }

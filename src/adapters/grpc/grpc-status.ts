@@ -39,10 +39,19 @@ export function grpcFailure(error: unknown): GrpcFailure {
   return { code: STATUS_BY_CODE[failure.code] ?? STATUS_BY_KIND[failure.kind], details: failure.message };
 }
 
+/**
+ * Refusals that say "not now" carry gRPC's server pushback (gRFC A6), the counterpart of HTTP's
+ * Retry-After: a client with a retry policy waits this long before trying again.
+ */
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MP_ERR_QUEUE_FULL', 'MP_ERR_OVERLOADED', 'MP_ERR_REQUEST_TIMEOUT', 'MP_ERR_SERVER_STOPPING']);
+const RETRY_PUSHBACK_MS = '1000';
+
 /** The error object grpc-js callbacks take. */
 export function serviceError(error: unknown): Partial<ServiceError> {
   const { code, details } = grpcFailure(error);
-  return { code, details, metadata: new Metadata() };
+  const metadata = new Metadata();
+  if (isModelportError(error) && RETRY_LATER.has(error.code)) metadata.set('grpc-retry-pushback-ms', RETRY_PUSHBACK_MS);
+  return { code, details, metadata };
 }
 
 export function unimplemented(what: string): Partial<ServiceError> {

@@ -31,6 +31,13 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   MP_ERR_UPLOAD_TOO_LARGE: 413,
 };
 
+/**
+ * Refusals that say "not now": the answer carries Retry-After so clients and proxies back off
+ * instead of retrying at once into the same overload. One second is the smallest the header can say.
+ */
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MP_ERR_QUEUE_FULL', 'MP_ERR_OVERLOADED', 'MP_ERR_REQUEST_TIMEOUT', 'MP_ERR_SERVER_STOPPING']);
+export const RETRY_AFTER_SECONDS = 1;
+
 interface StatusCarrier {
   statusCode?: unknown;
 }
@@ -42,6 +49,13 @@ export function errorStatus(error: unknown): number {
   const status = (error as StatusCarrier | null)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status <= 599) return status;
   return 500;
+}
+
+/** Headers an error answer carries besides content-type: an HttpError's own, Retry-After for refusals. */
+export function errorHeaders(error: unknown): Record<string, string> | undefined {
+  if (error instanceof HttpError) return error.headers;
+  if (isModelportError(error) && RETRY_LATER.has(error.code)) return { 'retry-after': String(RETRY_AFTER_SECONDS) };
+  return undefined;
 }
 
 /** The body Triton and tritonclient agree on for every non-200 answer. */
