@@ -28,7 +28,7 @@ import { ReleaseManager, type ReleaseEvent } from '../rollout/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
 import { createMetricsServer, registerTritonMetrics, type MetricsServer } from '../adapters/metrics/index.js';
-import { createRestServer, type RestServer } from '../adapters/rest/index.js';
+import { createRestServer, InflightLimit, type RestServer } from '../adapters/rest/index.js';
 
 export interface RunningAddresses {
   http: { host: string; port: number };
@@ -84,6 +84,8 @@ export class ModelportServer {
         if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize, record.computeInferNs / 1e9);
       },
       pinnedVersions: (model) => releases?.pinnedVersions(model) ?? { versions: [], replacePolicy: false },
+      defaultMaxQueueSize: config.defaultMaxQueueSize,
+      fallbackTimeoutUs: config.requestTimeoutMs * 1000,
     });
     if (config.registry !== 'off') {
       const releaseLogger = this.logger.child({ component: 'releases' });
@@ -149,7 +151,12 @@ export class ModelportServer {
       });
     }
     const httpLogger = this.logger.child({ component: 'http' });
+    const inflight = new InflightLimit(config.maxInflightRequests);
+    metrics?.addCollected('modelport_http_inflight_refused_total', 'HTTP inference requests refused unread because --max-inflight-requests were already in flight', 'counter', () => [
+      { labels: {}, value: inflight.refused },
+    ]);
     this.#rest = createRestServer({
+      inflight,
       dataPlane: this.dataPlane,
       logger: httpLogger,
       bodyLimit: config.httpBodyLimit,

@@ -43,6 +43,9 @@ interface ServeFlags {
   retrainWebhook?: string;
   driftCooldownSecs?: string;
   dataRoot?: string;
+  defaultMaxQueueSize?: string;
+  requestTimeoutMs?: string;
+  maxInflightRequests?: string;
   config?: string;
 }
 
@@ -85,6 +88,9 @@ export function registerServe(program: Command): void {
     .option('--retrain-webhook <url>', 'POST the drift report here to start retraining when a window drifts')
     .option('--drift-cooldown-secs <secs>', 'at most one alert and retraining call per model in this time (default 3600)')
     .option('--data-root <dir>', 'serve batch jobs (/v1/jobs) over files in this folder (default: jobs API off)')
+    .option('--default-max-queue-size <n>', 'max_queue_size of models whose config sets none; 0 = unbounded (default 1024)')
+    .option('--request-timeout-ms <ms>', 'deadline of requests without a timeout parameter or model default; 0 = none (default 0)')
+    .option('--max-inflight-requests <n>', 'HTTP infer requests in flight at once; more get 503 unread; 0 = no cap (default 1024)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
@@ -127,6 +133,9 @@ export function registerServe(program: Command): void {
             retrainWebhook: flags.retrainWebhook,
             driftCooldownSecs: flags.driftCooldownSecs,
             dataRoot: flags.dataRoot,
+            defaultMaxQueueSize: flags.defaultMaxQueueSize,
+            requestTimeoutMs: flags.requestTimeoutMs,
+            maxInflightRequests: flags.maxInflightRequests,
           },
           process.env,
           flags.config,

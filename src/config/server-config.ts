@@ -79,6 +79,12 @@ export interface ServerConfig {
   driftCooldownSecs: number;
   /** Folder batch jobs read and write, and the jobs API (/v1/jobs) on ("" = jobs API off). */
   dataRoot: string;
+  /** max_queue_size of every model version whose configuration sets none (0 = unbounded, as Triton). */
+  defaultMaxQueueSize: number;
+  /** Deadline of inference requests that get none from their `timeout` parameter or their model's policy, ms (0 = none). */
+  requestTimeoutMs: number;
+  /** HTTP inference requests in flight at once, over all models; more are refused 503 before their body is read (0 = no cap). */
+  maxInflightRequests: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -117,6 +123,9 @@ export const DEFAULTS: ServerConfig = {
   driftCooldownSecs: 3600,
   dataRoot: '',
   cpuCount: availableParallelism(),
+  defaultMaxQueueSize: 1024,
+  requestTimeoutMs: 0,
+  maxInflightRequests: 1024,
 };
 
 /** Environment variable for each key: httpPort → MODELPORT_HTTP_PORT. */
@@ -222,6 +231,9 @@ function validate(source: Source): ServerConfig {
   if (s.retrainWebhook !== undefined) config.retrainWebhook = url(s.retrainWebhook, 'retrainWebhook');
   if (s.driftCooldownSecs !== undefined) config.driftCooldownSecs = num(s.driftCooldownSecs, 'driftCooldownSecs', 0);
   if (s.dataRoot !== undefined) config.dataRoot = resolve(str(s.dataRoot, 'dataRoot'));
+  if (s.defaultMaxQueueSize !== undefined) config.defaultMaxQueueSize = int(s.defaultMaxQueueSize, 'defaultMaxQueueSize', 0, 1 << 24);
+  if (s.requestTimeoutMs !== undefined) config.requestTimeoutMs = int(s.requestTimeoutMs, 'requestTimeoutMs', 0, 86_400_000);
+  if (s.maxInflightRequests !== undefined) config.maxInflightRequests = int(s.maxInflightRequests, 'maxInflightRequests', 0, 1 << 24);
   for (const model of Object.keys(config.driftProfile)) {
     if (model in config.driftBaseline) throw invalid('driftBaseline', s.driftBaseline, `no model that also has a driftProfile ('${model}' has both)`);
   }

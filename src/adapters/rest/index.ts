@@ -7,3 +7,4 @@ export {
   type RestServer,
   type RestServerOptions,
 } from './rest-server.js';
+export { InflightLimit } from './inflight-limit.js';

@@ -4,15 +4,19 @@
  * parsers, hooks and reply pipeline, which together cost about as much per request as the rest
  * of a small model's serving path; everything else (and anything this path does not recognise)
  * goes through fastify as usual. It answers exactly as the fastify route does: both call
- * handleInfer, and errors use the same status table and `{"error": ...}` body.
+ * handleInfer, and errors use the same status table and `{"error": ...}` body. Two things
+ * only this path does: it counts requests against the in-flight cap before reading their bodies,
+ * and while the server drains it answers with `Connection: close`, so that no client sends another
+ * request on a connection the server is about to close (the request would be lost in the race).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isModelportError, mpError, type Logger } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
 import { decompressBody } from './decompress-body.js';
-import { errorBody, errorStatus } from './error-status.js';
+import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { handleInfer } from './infer-handler.js';
+import type { InflightLimit } from './inflight-limit.js';
 import { INFER_PATH } from './model-paths.js';
 
 export interface InferFastPathOptions {
@@ -21,11 +25,16 @@ export interface InferFastPathOptions {
   responseCompression: boolean;
   logger: Logger;
   onResponse?: (info: { method: string; url: string; status: number; durationMs: number }) => void;
+  /** Cap on infer requests in flight; none when absent. */
+  inflight?: InflightLimit;
+  /** True once the server stops: answers then close their connection. */
+  draining?: () => boolean;
 }
 
 /** Returns a request listener that handles infer and reports false for anything else. */
 export function createInferFastPath(options: InferFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
-  const { dataPlane, bodyLimit, responseCompression, logger, onResponse } = options;
+  const { dataPlane, bodyLimit, responseCompression, logger, onResponse, inflight } = options;
+  const draining = options.draining ?? (() => false);
 
   const fail = (request: IncomingMessage, response: ServerResponse, error: unknown, started: bigint): void => {
     const status = errorStatus(error);
@@ -37,8 +46,10 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
       response.destroy();
       return;
     }
+    if (draining()) response.shouldKeepAlive = false;
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length };
-    if (error instanceof HttpError && error.headers) Object.assign(headers, error.headers);
+    const extra = errorHeaders(error);
+    if (extra) Object.assign(headers, extra);
     response.writeHead(status, headers);
     response.end(body);
     if (onResponse) report(request, status, started);
@@ -52,6 +63,7 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
     handleInfer(dataPlane, name, version, body, request.headers, response, responseCompression).then(
       (result) => {
         if (response.destroyed) return;
+        if (draining()) response.shouldKeepAlive = false;
         const headers: Record<string, string | number> = { 'content-type': result.contentType, 'content-length': result.payload.length };
         // This exact casing on the wire: clients are only known to match it case-insensitively in C++.
         if (result.headerLength !== undefined) headers['Inference-Header-Content-Length'] = result.headerLength;
@@ -81,9 +93,13 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
       fail(request, response, mpError('MP_ERR_REQUEST_MALFORMED', `model name in '${request.url}' is not valid percent-encoding`), started);
       return true;
     }
+    if (inflight !== undefined && !inflight.enter(response)) {
+      refuseUnread(request, response, inflight.refusal(name), started);
+      return true;
+    }
     const declared = request.headers['content-length'];
     if (declared !== undefined && Number(declared) > bodyLimit) {
-      tooLarge(request, response, `request body of ${declared} bytes exceeds the limit of ${bodyLimit} bytes`, started);
+      refuseUnread(request, response, mpError('MP_ERR_REQUEST_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${bodyLimit} bytes`), started);
       return true;
     }
     let first: Buffer | undefined;
@@ -95,7 +111,7 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
       size += chunk.length;
       if (size > bodyLimit) {
         refused = true;
-        tooLarge(request, response, `request body exceeds the limit of ${bodyLimit} bytes`, started);
+        refuseUnread(request, response, mpError('MP_ERR_REQUEST_TOO_LARGE', `request body exceeds the limit of ${bodyLimit} bytes`), started);
         return;
       }
       if (first === undefined) first = chunk;
@@ -117,11 +133,11 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
     return true;
   };
 
-  function tooLarge(request: IncomingMessage, response: ServerResponse, message: string, started: bigint): void {
-    // The rest of the body is not read; close the connection after answering so its framing
-    // cannot be misread as the next request.
+  function refuseUnread(request: IncomingMessage, response: ServerResponse, error: unknown, started: bigint): void {
+    // The rest of the body is discarded unread; close the connection after answering so its
+    // framing cannot be misread as the next request.
     response.shouldKeepAlive = false;
-    fail(request, response, mpError('MP_ERR_REQUEST_TOO_LARGE', message), started);
+    fail(request, response, error, started);
     request.resume();
   }
 }

@@ -19,9 +19,10 @@ import Fastify, {
 import { isModelportError, silentLogger, type Logger } from '../../core/index.js';
 import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
 import { decompressBody } from './decompress-body.js';
-import { errorBody, errorStatus } from './error-status.js';
+import { errorBody, errorHeaders, errorStatus } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { createInferFastPath } from './infer-fast-path.js';
+import type { InflightLimit } from './inflight-limit.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerJobRoutes, type JobsApi } from './job-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
@@ -59,6 +60,8 @@ export interface RestServerOptions {
   drift?: DriftStatusSource;
   /** When given, batch jobs are served at /v1/jobs. */
   jobs?: JobsApi;
+  /** Cap on infer requests in flight, checked before their bodies are read. */
+  inflight?: InflightLimit;
 }
 
 export interface RestAddress {
@@ -84,6 +87,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
   const logger = options.logger ?? silentLogger;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  let draining = false;
 
   const fastPath = options.inferFastPath === false
     ? undefined
@@ -93,6 +97,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
         responseCompression: options.responseCompression ?? true,
         logger,
         ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+        ...(options.inflight ? { inflight: options.inflight } : {}),
+        draining: () => draining,
       });
 
   const app = Fastify({
@@ -140,7 +146,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
     if (status >= 500 && !isModelportError(error) && !(error instanceof HttpError)) {
       logger.error({ err: error, method: request.method, url: request.url }, 'request failed unexpectedly');
     }
-    if (error instanceof HttpError && error.headers) reply.headers(error.headers);
+    const headers = errorHeaders(error);
+    if (headers) reply.headers(headers);
     sendError(reply, status, errorMessage(error, request, bodyLimit));
   });
 
@@ -166,6 +173,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
       return { host: bound.address, port: bound.port };
     },
     async close() {
+      draining = true;
       // Node closes the connections that are idle when close() starts; a keep-alive connection
       // whose request is still in flight becomes idle only later and would hold the listener
       // open until keepAliveTimeout. Sweep those as they go idle.
