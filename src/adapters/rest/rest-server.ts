@@ -20,6 +20,7 @@ import { isModelportError, silentLogger, type Logger } from '../../core/index.js
 import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorHeaders, errorStatus } from './error-status.js';
+import { drainHttpServer } from './http-drain.js';
 import { HttpError } from './http-error.js';
 import { createInferFastPath } from './infer-fast-path.js';
 import type { InflightLimit } from './inflight-limit.js';
@@ -174,15 +175,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
     },
     async close() {
       draining = true;
-      // Node closes the connections that are idle when close() starts; a keep-alive connection
-      // whose request is still in flight becomes idle only later and would hold the listener
-      // open until keepAliveTimeout. Sweep those as they go idle.
-      const sweep = setInterval(() => app.server.closeIdleConnections(), 25);
-      try {
-        await app.close();
-      } finally {
-        clearInterval(sweep);
-      }
+      if (app.server.listening) await drainHttpServer(app.server);
+      await app.close();
     },
   };
 }
