@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { expectedCompletionNs, overloadedError, ServiceTime } from './admission.js';
+import { admits, expectedCompletionNs, overloadedError, ServiceTime } from './admission.js';
 
 describe('ServiceTime', () => {
   it('knows nothing before the first batch and ignores impossible measurements', () => {
@@ -52,6 +52,11 @@ describe('expectedCompletionNs', () => {
     assert.equal(error.kind, 'UNAVAILABLE');
     assert.match(error.message, /model 'mlp:1' is overloaded: 40 batch items are queued ahead/);
     assert.match(error.message, /1000 items\/s/);
-    assert.match(error.message, /about 49 ms, after its deadline of 25 ms; the request was not queued/);
+    assert.match(error.message, /about 49 ms, too close to its deadline of 25 ms \(admitted: within 75%\); the request was not queued/);
+  });
+
+  it('admits what is expected within three quarters of the deadline', () => {
+    assert.equal(admits(7_500_000, 10_000), true);
+    assert.equal(admits(7_500_001, 10_000), false);
   });
 });

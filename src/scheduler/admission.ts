@@ -8,13 +8,18 @@
  *   --request-timeout-ms for requests that get none from either.
  * - The batcher measures how long its instances take per batch item (ServiceTime below: total
  *   execution time over total items of recent batches, so large batches weigh by their size).
- * - A request that has to wait is admitted only if it is expected to be answered before its
- *   deadline: the running batches finish (one average batch, when every instance is busy), then
- *   every item queued ahead of it at its priority or a more urgent one and its own items run on
- *   the instances in parallel. Otherwise it is refused with MP_ERR_OVERLOADED (503 / UNAVAILABLE)
- *   within the enqueue call: clients learn in microseconds, not at their deadline, and retry
- *   elsewhere. The queue therefore never holds more than about deadline × service rate, so
- *   accepted requests meet their deadline and the memory held by queued requests is bounded.
+ * - A request that has to wait is admitted only if it is expected to be answered within three
+ *   quarters of its deadline: the running batches finish (one average batch, when every instance
+ *   is busy), then every item queued ahead of it at its priority or a more urgent one and its own
+ *   items run on the instances in parallel. Otherwise it is refused with MP_ERR_OVERLOADED
+ *   (503 / UNAVAILABLE) within the enqueue call: clients learn in microseconds, not at their
+ *   deadline, and retry elsewhere. Under overload every admitted request is a marginal one, so
+ *   admitting up to the deadline itself would make about half of them late whenever the service
+ *   rate dips after admission; the last quarter absorbs that, and the time a request spends
+ *   outside the queue (read, decoded, answered). A shorter standing queue costs no throughput:
+ *   the instances stay busy as long as anything is queued. The queue therefore never holds more
+ *   than about ¾ deadline × service rate, so accepted requests meet their deadline and the memory
+ *   held by queued requests is bounded.
  * - A request whose deadline passes while it is still queued is removed and not run.
  * - Requests without any deadline are bounded by count: the model's max_queue_size, or the
  *   server's --default-max-queue-size when the model sets none (MP_ERR_QUEUE_FULL).
@@ -26,6 +31,9 @@ import { mpError, type ModelportError } from '../core/index.js';
 
 /** Weight of the past after each new batch: about the last ten batches make the estimate. */
 const DECAY = 0.9;
+
+/** Share of its deadline within which a request must be expected to be answered to be admitted. */
+export const ADMISSION_SHARE = 0.75;
 
 /** Decayed execution time per batch and per item of one batcher's instances. */
 export class ServiceTime {
@@ -67,6 +75,11 @@ export interface Backlog {
   allBusy: boolean;
 }
 
+/** True when a request expected to be answered in `expectedNs` may queue with this deadline. */
+export function admits(expectedNs: number, deadlineUs: number): boolean {
+  return expectedNs <= deadlineUs * 1000 * ADMISSION_SHARE;
+}
+
 /** Expected nanoseconds from now until the request is answered. */
 export function expectedCompletionNs(service: ServiceTime, backlog: Backlog): number {
   const running = backlog.allBusy ? service.nsPerBatch : 0;
@@ -79,8 +92,9 @@ export function overloadedError(name: string, deadlineUs: number, expectedNs: nu
   return mpError(
     'MP_ERR_OVERLOADED',
     `model '${name}' is overloaded: ${backlog.itemsAhead} batch items are queued ahead of this request and at the measured ` +
-      `${itemsPerSecond} items/s it would be answered in about ${formatMs(expectedNs / 1e6)} ms, after its deadline of ` +
-      `${formatMs(deadlineUs / 1000)} ms; the request was not queued. Retry later, add instances or allow a longer deadline`,
+      `${itemsPerSecond} items/s it would be answered in about ${formatMs(expectedNs / 1e6)} ms, too close to its deadline of ` +
+      `${formatMs(deadlineUs / 1000)} ms (admitted: within ${ADMISSION_SHARE * 100}%); the request was not queued. ` +
+      'Retry later, add instances or allow a longer deadline',
   );
 }
 

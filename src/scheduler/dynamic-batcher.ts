@@ -10,7 +10,7 @@
  */
 import { mpError, toModelportError, type ModelportError, type Tensor } from '../core/index.js';
 import type { RunResult, RuntimeInstance } from '../runtime/index.js';
-import { expectedCompletionNs, overloadedError, ServiceTime, type Backlog } from './admission.js';
+import { admits, expectedCompletionNs, overloadedError, ServiceTime, type Backlog } from './admission.js';
 import { assembleBatch, batchShapeKey, checkBatchOutputs, splitBatch } from './assemble-batch.js';
 import type { BatcherOptions, Clock, ExecutionRecord } from './batcher-options.js';
 import { RealClock } from './real-clock.js';
@@ -185,7 +185,7 @@ export class DynamicBatcher implements Scheduler {
         allBusy: this.#free.length === 0,
       };
       const expectedNs = expectedCompletionNs(this.#service, backlog);
-      if (expectedNs > timeoutUs * 1000) {
+      if (!admits(expectedNs, timeoutUs)) {
         return Promise.reject(overloadedError(this.#name, timeoutUs, expectedNs, backlog, this.#service));
       }
     }
