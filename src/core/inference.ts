@@ -65,4 +65,9 @@ export interface RequestContext {
   header?(name: string): string | undefined;
   /** When the caller stops waiting (a gRPC deadline), as Date.now() milliseconds; absent = no limit of its own. */
   deadline?: number;
+  /**
+   * When the request started to arrive, as performance.now() milliseconds: its timeout runs from
+   * then, so the time spent reading and decoding it counts. Absent: from when it reaches the data plane.
+   */
+  receivedAt?: number;
 }

@@ -284,6 +284,7 @@ export class DataPlane implements DataPlaneApi {
       // Whatever is left of it when the request reaches the scheduler, at least 1 µs: a deadline
       // that already passed is still a deadline.
       if (context.deadline !== undefined) scheduled.deadlineUs = Math.max(1, (context.deadline - Date.now()) * 1000);
+      if (context.receivedAt !== undefined) scheduled.waitedUs = Math.max(0, (performance.now() - context.receivedAt) * 1000);
       if (context.isCancelled) scheduled.isCancelled = context.isCancelled;
       else if ('signal' in context) {
         // A getter, not a copy: the scheduler reads it only if the request has to wait in a

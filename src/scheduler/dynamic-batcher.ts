@@ -198,10 +198,12 @@ export class DynamicBatcher implements Scheduler {
     // Timers and listeners only for requests that actually wait.
     if (entry.queued) {
       if (timeoutUs > 0) {
+        // Dropped once it can no longer be answered in time: its own batch must still run.
+        const waitMs = Math.max(0, timeoutUs / 1000 - this.#service.nsPerBatch / 1e6);
         entry.timer = this.#clock.setTimeout(() => {
           entry.timer = undefined;
           this.#abandon(entry, this.#timeoutError(timeoutUs));
-        }, timeoutUs / 1000);
+        }, waitMs);
       }
       if (signal) {
         signal.addEventListener('abort', entry);
@@ -212,11 +214,14 @@ export class DynamicBatcher implements Scheduler {
   }
 
   /**
-   * The time a request may take, µs (0 = unlimited): its timeout under the queue policy, else the
-   * server's fallback, shortened to the caller's own deadline.
+   * The time a request may still take, µs (0 = unlimited): its timeout under the queue policy,
+   * else the server's fallback, less what it already spent in the server, shortened to the
+   * caller's own deadline.
    */
   #deadlineUs(request: ScheduledRequest): number {
-    const timeoutUs = effectiveTimeoutUs(request.timeoutUs, this.#defaultTimeoutUs, this.#allowTimeoutOverride) || this.#fallbackTimeoutUs;
+    let timeoutUs = effectiveTimeoutUs(request.timeoutUs, this.#defaultTimeoutUs, this.#allowTimeoutOverride) || this.#fallbackTimeoutUs;
+    const waitedUs = request.waitedUs;
+    if (timeoutUs > 0 && waitedUs !== undefined && waitedUs > 0) timeoutUs = Math.max(1, timeoutUs - waitedUs);
     const callerUs = request.deadlineUs;
     if (callerUs === undefined || !(callerUs > 0) || !Number.isFinite(callerUs)) return timeoutUs;
     return timeoutUs > 0 ? Math.min(timeoutUs, callerUs) : callerUs;
@@ -505,8 +510,8 @@ export class DynamicBatcher implements Scheduler {
   #timeoutError(timeoutUs: number): ModelportError {
     return mpError(
       'MP_ERR_REQUEST_TIMEOUT',
-      `request to model '${this.#name}' spent its whole timeout of ${timeoutUs} µs in the queue without ` +
-        'reaching an instance; it was not run',
+      `request to model '${this.#name}' waited in the queue until it could no longer be answered within its timeout ` +
+        `of ${timeoutUs} µs; it was not run`,
     );
   }
 

@@ -20,6 +20,8 @@ export interface ScheduledRequest {
    * it reaches nobody.
    */
   deadlineUs?: number;
+  /** Time the request already spent in the server before reaching the scheduler, µs: it counts against its timeout. */
+  waitedUs?: number;
   /** Lower runs first; 0 is online traffic. */
   priority?: number;
   signal?: AbortSignal;

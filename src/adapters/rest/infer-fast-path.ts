@@ -59,8 +59,8 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
     onResponse!({ method: request.method!, url: request.url!, status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 });
   };
 
-  const answer = (request: IncomingMessage, response: ServerResponse, name: string, version: string | undefined, body: Buffer, started: bigint): void => {
-    handleInfer(dataPlane, name, version, body, request.headers, response, responseCompression).then(
+  const answer = (request: IncomingMessage, response: ServerResponse, name: string, version: string | undefined, body: Buffer, started: bigint, receivedAt: number): void => {
+    handleInfer(dataPlane, name, version, body, request.headers, response, responseCompression, receivedAt).then(
       (result) => {
         if (response.destroyed) return;
         if (draining()) response.shouldKeepAlive = false;
@@ -83,6 +83,7 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
     if (request.method !== 'POST') return false;
     const match = INFER_PATH.exec(request.url!);
     if (match === null) return false;
+    const receivedAt = performance.now();
     const started = onResponse ? process.hrtime.bigint() : 0n;
     let name: string;
     let version: string | undefined;
@@ -122,12 +123,12 @@ export function createInferFastPath(options: InferFastPathOptions): (request: In
       const body = chunks !== undefined ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0));
       const encoding = request.headers['content-encoding'];
       if (encoding === undefined) {
-        answer(request, response, name, version, body, started);
+        answer(request, response, name, version, body, started, receivedAt);
         return;
       }
       decompressBody(body, encoding, bodyLimit, (error, decoded) => {
         if (error) fail(request, response, error, started);
-        else answer(request, response, name, version, decoded!, started);
+        else answer(request, response, name, version, decoded!, started, receivedAt);
       });
     });
     return true;

@@ -27,9 +27,11 @@ export async function handleInfer(
   headers: IncomingHttpHeaders,
   response: ServerResponse,
   responseCompression: boolean,
+  /** performance.now() when the request started to arrive. */
+  receivedAt?: number,
 ): Promise<InferAnswer> {
   // First, so that even a request refused while decoding answers with its x-request-id.
-  const context = new HttpRequestContext(response, headers);
+  const context = new HttpRequestContext(response, headers, receivedAt);
   const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
   const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version) : decodeInferRequest(body, headerLength, name, version);
   const result = await dataPlane.infer(decoded.request, context);
