@@ -5,7 +5,8 @@
  * The design, chosen as the simplest that keeps every promise of an overloaded server:
  * - A request's deadline is the earliest of: its `timeout` parameter under the model's queue
  *   policy (Triton's rule), the caller's own deadline (a gRPC deadline), and the server's
- *   --request-timeout-ms for requests that get none from either.
+ *   --request-timeout-ms for requests that get none from either; the first and last count from
+ *   when the request reached the server (over HTTP, when it started to arrive).
  * - The batcher measures how long its instances take per batch item (ServiceTime below: total
  *   execution time over total items of recent batches, so large batches weigh by their size),
  *   and how much that varies from batch to batch. Admission plans with the mean plus twice the
@@ -22,7 +23,7 @@
  *   admitting up to the deadline itself makes about half of them late as soon as the service
  *   rate dips after they were admitted; and it does dip, since reading and refusing the excess
  *   takes CPU from inference (measured on two cores at 3× capacity: batches from 5 to 35 ms, a
- *   fifth to two fifths less throughput than without the excess; with three quarters of the
+ *   fifth to a half less throughput than without the excess; with three quarters of the
  *   mean as the horizon, one admitted request in seven timed out). The other half also covers
  *   the time a request spends outside the queue (read, decoded, answered). A shorter standing
  *   queue costs no throughput: the instances stay busy as long as anything is queued. The queue

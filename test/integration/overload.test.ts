@@ -117,7 +117,7 @@ test('at 3× capacity the excess is refused within milliseconds and accepted req
   if (timed) {
     // The typical refusal comes within milliseconds. Its tail does not: on a two-core machine
     // whose cores the test itself saturates (inference, HTTP and the load generator), the server
-    // stalls now and then for 100–400 ms (measured: p50 4–10 ms, p90 about 40 ms, p99 120–520 ms).
+    // stalls now and then for 100–400 ms (measured: p50 4–10 ms, p90 30–40 ms, p99 60–520 ms).
     // Even so, no refusal made at once waits as long as a queue timeout would have.
     const refusedP50 = percentile(refused.map((o) => o.ms), 50);
     assert.ok(refusedP50 < 50, `refusal p50 ${refusedP50.toFixed(1)} ms`);
