@@ -27,7 +27,7 @@ import { ReleaseManager, type ReleaseEvent } from '../rollout/index.js';
 import { OnnxRuntime } from '../runtime/index.js';
 import { createGrpcServer, type GrpcServer } from '../adapters/grpc/index.js';
 import { createMetricsServer, registerTritonMetrics, type MetricsServer } from '../adapters/metrics/index.js';
-import { createRestServer, type RestServer } from '../adapters/rest/index.js';
+import { createRestServer, InflightLimit, type RestServer } from '../adapters/rest/index.js';
 import type { RegistryStore } from '../repository/index.js';
 import { serverSecurity, warnIfInsecure, type ServerSecurity } from './server-security.js';
 
@@ -85,6 +85,8 @@ export class ModelportServer {
         if (record.ok) metrics?.observeBatch(model, String(version), record.batchSize, record.computeInferNs / 1e9);
       },
       pinnedVersions: (model) => releases?.pinnedVersions(model) ?? { versions: [], replacePolicy: false },
+      defaultMaxQueueSize: config.defaultMaxQueueSize,
+      fallbackTimeoutUs: config.requestDeadlineMs * 1000,
     });
     if (config.registry !== 'off') {
       const releaseLogger = this.logger.child({ component: 'releases' });
@@ -163,12 +165,17 @@ export class ModelportServer {
     }
     const { gatekeeper, tls } = this.#security;
     const httpLogger = this.logger.child({ component: 'http' });
+    const inflight = new InflightLimit(config.maxInflightRequests);
+    metrics?.addCollected('modelport_http_inflight_refused_total', 'HTTP inference requests refused unread because --max-inflight-requests were already in flight', 'counter', () => [
+      { labels: {}, value: inflight.refused },
+    ]);
     const management = {
       ...(releases ? { management: releases } : {}),
       ...(this.#drift ? { drift: this.#drift.monitor } : {}),
       ...(this.#jobs ? { jobs: this.#jobs } : {}),
     };
     const restOptions = {
+      inflight,
       dataPlane: this.dataPlane,
       logger: httpLogger,
       bodyLimit: config.httpBodyLimit,

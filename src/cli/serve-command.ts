@@ -55,6 +55,9 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
+  defaultMaxQueueSize?: string;
+  requestDeadlineMs?: string;
+  maxInflightRequests?: string;
   config?: string;
   maxRequestInputs?: string;
   maxRequestOutputs?: string;
@@ -120,6 +123,9 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate chain: HTTPS, gRPC over TLS and metrics over HTTPS')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+    .option('--default-max-queue-size <n>', 'max_queue_size of models whose config sets none; 0 = unbounded (default 1024)')
+    .option('--request-deadline-ms <ms>', 'deadline of requests without a timeout parameter or model default; 0 = none (default 0)')
+    .option('--max-inflight-requests <n>', 'HTTP infer requests in flight at once; more get 503 unread; 0 = no cap (default 1024)')
     .option('--config <file>', 'JSON or YAML file with any of the settings above (camelCase keys)')
     .option('--max-request-inputs <n>', 'inputs one inference request may carry (default 256)')
     .option('--max-request-outputs <n>', 'outputs one inference request may name (default 256)')
@@ -195,6 +201,9 @@ export function registerServe(program: Command): void {
             headersTimeoutMs: flags.headersTimeoutMs,
             requestTimeoutMs: flags.requestTimeoutMs,
             maxConnections: flags.maxConnections,
+            defaultMaxQueueSize: flags.defaultMaxQueueSize,
+            requestDeadlineMs: flags.requestDeadlineMs,
+            maxInflightRequests: flags.maxInflightRequests,
           },
           process.env,
           flags.config,

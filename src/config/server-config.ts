@@ -126,6 +126,12 @@ export interface ServerConfig {
   requestTimeoutMs: number;
   /** Open HTTP connections at most; requests on connections beyond are answered 503 and closed (0 = no limit). */
   maxConnections: number;
+  /** max_queue_size of every model version whose configuration sets none (0 = unbounded, as Triton). */
+  defaultMaxQueueSize: number;
+  /** Deadline of inference requests that get none from their `timeout` parameter or their model's policy, ms (0 = none). */
+  requestDeadlineMs: number;
+  /** HTTP inference requests in flight at once, over all models; more are refused 503 before their body is read (0 = no cap). */
+  maxInflightRequests: number;
 }
 
 export const DEFAULTS: ServerConfig = {
@@ -187,6 +193,9 @@ export const DEFAULTS: ServerConfig = {
   headersTimeoutMs: 15_000,
   requestTimeoutMs: 300_000,
   maxConnections: 4096,
+  defaultMaxQueueSize: 1024,
+  requestDeadlineMs: 0,
+  maxInflightRequests: 1024,
 };
 
 /** Environment variable for each key: httpPort → MODELPORT_HTTP_PORT. */
@@ -292,6 +301,9 @@ function validate(source: Source): ServerConfig {
   if (s.retrainWebhook !== undefined) config.retrainWebhook = url(s.retrainWebhook, 'retrainWebhook');
   if (s.driftCooldownSecs !== undefined) config.driftCooldownSecs = num(s.driftCooldownSecs, 'driftCooldownSecs', 0);
   if (s.dataRoot !== undefined) config.dataRoot = resolve(str(s.dataRoot, 'dataRoot'));
+  if (s.defaultMaxQueueSize !== undefined) config.defaultMaxQueueSize = int(s.defaultMaxQueueSize, 'defaultMaxQueueSize', 0, 1 << 24);
+  if (s.requestDeadlineMs !== undefined) config.requestDeadlineMs = int(s.requestDeadlineMs, 'requestDeadlineMs', 0, 86_400_000);
+  if (s.maxInflightRequests !== undefined) config.maxInflightRequests = int(s.maxInflightRequests, 'maxInflightRequests', 0, 1 << 24);
   for (const model of Object.keys(config.driftProfile)) {
     if (model in config.driftBaseline) throw invalid('driftBaseline', s.driftBaseline, `no model that also has a driftProfile ('${model}' has both)`);
   }

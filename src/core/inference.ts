@@ -75,4 +75,11 @@ export interface RequestContext {
   traceId?: string;
   /** A request header (HTTP) or metadata entry (gRPC), lower-case name; for routing rules and sticky keys. */
   header?(name: string): string | undefined;
+  /** When the caller stops waiting (a gRPC deadline), as Date.now() milliseconds; absent = no limit of its own. */
+  deadline?: number;
+  /**
+   * When the request started to arrive, as performance.now() milliseconds: its timeout runs from
+   * then, so the time spent reading and decoding it counts. Absent: from when it reaches the data plane.
+   */
+  receivedAt?: number;
 }

@@ -81,6 +81,7 @@ const STABLE_ARM = 'stable';
 function failureReason(code: string): FailureReason {
   switch (code) {
     case 'MP_ERR_QUEUE_FULL':
+    case 'MP_ERR_OVERLOADED':
     case 'MP_ERR_REQUEST_TIMEOUT':
     case 'MP_ERR_SERVER_STOPPING':
       return 'REJECTED';
@@ -288,6 +289,10 @@ export class DataPlane implements DataPlaneApi {
         timeoutUs,
         priority,
       };
+      // Whatever is left of it when the request reaches the scheduler, at least 1 µs: a deadline
+      // that already passed is still a deadline.
+      if (context.deadline !== undefined) scheduled.deadlineUs = Math.max(1, (context.deadline - Date.now()) * 1000);
+      if (context.receivedAt !== undefined) scheduled.waitedUs = Math.max(0, (performance.now() - context.receivedAt) * 1000);
       if (context.isCancelled) scheduled.isCancelled = context.isCancelled;
       else if ('signal' in context) {
         // A getter, not a copy: the scheduler reads it only if the request has to wait in a

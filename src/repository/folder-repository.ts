@@ -82,6 +82,8 @@ export class FolderRepository implements ReleasableRepository {
   readonly #onExecution: RepositoryOptions['onExecution'];
   readonly #pinnedVersions: RepositoryOptions['pinnedVersions'];
   readonly #warmup: boolean;
+  readonly #defaultMaxQueueSize: number;
+  readonly #fallbackTimeoutUs: number;
   readonly #normalize: Omit<NormalizeOptions, 'model'>;
 
   readonly #records = new Map<string, ModelRecord>();
@@ -108,6 +110,8 @@ export class FolderRepository implements ReleasableRepository {
     this.#onExecution = options.onExecution;
     this.#pinnedVersions = options.pinnedVersions;
     this.#warmup = options.warmup ?? true;
+    this.#defaultMaxQueueSize = options.defaultMaxQueueSize ?? 0;
+    this.#fallbackTimeoutUs = options.fallbackTimeoutUs ?? 0;
     this.#normalize = {
       backend: this.#runtime.backend,
       platform: this.#runtime.platform,
@@ -532,10 +536,12 @@ export class FolderRepository implements ReleasableRepository {
       maxBatchSize: config.max_batch_size,
       preferredBatchSizes: batching?.preferred_batch_size ?? [],
       maxQueueDelayUs: batching?.max_queue_delay_microseconds ?? 0,
-      maxQueueSize: policy?.max_queue_size ?? 0,
+      // Normalised configurations say 0 both for "not set" and "unbounded": the server's default bounds both.
+      maxQueueSize: policy?.max_queue_size || this.#defaultMaxQueueSize,
       // DELAY keeps timed-out requests in the queue; without reordering, that means no timeout.
       defaultTimeoutUs: policy?.timeout_action === 'DELAY' ? 0 : (policy?.default_timeout_microseconds ?? 0),
       allowTimeoutOverride: policy?.allow_timeout_override ?? false,
+      fallbackTimeoutUs: policy?.timeout_action === 'DELAY' ? 0 : this.#fallbackTimeoutUs,
       // Warm-up runs stay out of the statistics: they count only what clients asked.
       onExecution: onExecution
         ? (record: Parameters<NonNullable<typeof onExecution>>[2]) => {

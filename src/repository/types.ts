@@ -39,6 +39,16 @@ export interface RepositoryOptions {
    * first real request does not pay for lazy initialisation (default true).
    */
   warmup?: boolean;
+  /**
+   * max_queue_size of a version whose configuration sets none (0): every queue is bounded unless
+   * this is 0 too. Default 0 (unbounded, Triton's rule); the server passes its own default.
+   */
+  defaultMaxQueueSize?: number;
+  /**
+   * Queue timeout, µs, for requests that get none from their `timeout` parameter or the model's
+   * default_timeout_microseconds; 0 = none.
+   */
+  fallbackTimeoutUs?: number;
 }
 
 export interface PinnedVersions {

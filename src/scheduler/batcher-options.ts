@@ -36,6 +36,11 @@ export interface BatcherOptions {
   defaultTimeoutUs?: number;
   /** When true a request may set a shorter timeout than the default. */
   allowTimeoutOverride?: boolean;
+  /**
+   * Timeout for requests that get none from their own parameter or the model's policy (the
+   * server's --request-deadline-ms), microseconds; 0 = none.
+   */
+  fallbackTimeoutUs?: number;
   clock?: Clock;
   /** Called once per executed batch (feeds execution_count and batch statistics). */
   onExecution?: (record: ExecutionRecord) => void;

@@ -430,6 +430,122 @@ describe('DynamicBatcher', () => {
     });
   });
 
+  describe('deadline admission', () => {
+    /**
+     * A batcher whose instance has run one batch of 4 items in 4 ms (1 ms per item, 4 ms per
+     * batch) and is busy again, so the next requests must wait: a request is admitted while
+     * 4 ms + (items ahead + its own) × 1 ms fits in half its deadline.
+     */
+    async function measured(options: Partial<BatcherOptions> = {}) {
+      const context = setup({ maxBatchSize: 4, ...options });
+      const first = context.batcher.enqueue(request([[1], [2], [3], [4]]));
+      context.clock.advanceUs(4000);
+      context.instance.complete();
+      await first;
+      const running = context.batcher.enqueue(request([[0]]));
+      assert.deepEqual(context.batcher.stats(), { queued: 0, executing: 1 });
+      return { ...context, running };
+    }
+
+    it('refuses at once, unqueued, a request the measured rate cannot answer before its deadline', async () => {
+      const { batcher, clock, instance, running } = await measured();
+      const admitted = [0, 1, 2, 3, 4].map((v) => batcher.enqueue(request([[v]], { timeoutUs: 18_000 })));
+      assert.equal(batcher.stats().queued, 5, 'expected answers at 5 to 9 ms: all within half of 18 ms');
+      const timersBefore = clock.created;
+      await assertCode(
+        batcher.enqueue(request([[5]], { timeoutUs: 18_000 })),
+        'MP_ERR_OVERLOADED',
+        /model 'mlp:1' is overloaded: 5 batch items are queued ahead .* about 10 ms, too close to its deadline of 18 ms \(admitted: within 50%\); the request was not queued/,
+      );
+      assert.equal(batcher.stats().queued, 5);
+      assert.equal(clock.created, timersBefore, 'a refused request arms no timer');
+      // A larger request needs more time of its own: 11 ms, where one row (10 ms) would fit in 10.5.
+      await assertCode(batcher.enqueue(request([[7], [8]], { timeoutUs: 21_000 })), 'MP_ERR_OVERLOADED');
+      // Without a deadline only max_queue_size bounds the queue.
+      const untimed = batcher.enqueue(request([[9]]));
+      assert.equal(batcher.stats().queued, 6);
+      for (let i = 0; i < 3; i++) {
+        clock.advanceUs(1000);
+        instance.complete();
+        await settle();
+      }
+      await Promise.all([running, ...admitted, untimed]);
+    });
+
+    it('counts only the work that would run before the request, by priority', async () => {
+      const { batcher, instance, running } = await measured();
+      const background = Array.from({ length: 8 }, (_, v) => batcher.enqueue(request([[v]], { priority: 5 })));
+      const urgent = batcher.enqueue(request([[1]], { timeoutUs: 12_000 }));
+      assert.equal(batcher.stats().queued, 9, 'nothing of priority 0 is ahead: 4 + 1 ms');
+      await assertCode(batcher.enqueue(request([[2]], { priority: 5, timeoutUs: 10_000 })), 'MP_ERR_OVERLOADED', /9 batch items are queued ahead/);
+      for (let i = 0; i < 4; i++) {
+        instance.complete();
+        await settle();
+      }
+      await Promise.all([running, urgent, ...background]);
+    });
+
+    it('holds every request to its caller’s deadline, whatever the queue policy, and drops it unrun when it passes', async () => {
+      const { batcher, clock, instance, running } = await measured({ defaultTimeoutUs: 1_000_000, allowTimeoutOverride: false });
+      await assertCode(batcher.enqueue(request([[1]], { deadlineUs: 4_500 })), 'MP_ERR_OVERLOADED', /deadline of 4\.5 ms/);
+      const queued = track(batcher.enqueue(request([[2]], { deadlineUs: 10_000 })));
+      assert.equal(batcher.stats().queued, 1);
+      // Its own batch takes 4 ms: after 6 ms in the queue it can no longer be answered in time.
+      clock.advanceUs(5_999);
+      await settle();
+      assert.equal(queued.state(), 'pending');
+      clock.advanceUs(1);
+      await assertCode(queued.promise, 'MP_ERR_REQUEST_TIMEOUT', /could no longer be answered within its timeout of 10000 µs; it was not run/);
+      assert.equal(batcher.stats().queued, 0);
+      instance.complete();
+      await running;
+      await settle();
+      assert.equal(instance.calls.length, 2, 'the expired request never ran');
+    });
+
+    it('counts the time a request already spent in the server against its timeout', async () => {
+      const { batcher, instance, running } = await measured();
+      const fresh = batcher.enqueue(request([[1]], { timeoutUs: 18_000 }));
+      await assertCode(batcher.enqueue(request([[2]], { timeoutUs: 18_000, waitedUs: 10_000 })), 'MP_ERR_OVERLOADED', /deadline of 8\.0 ms/);
+      assert.equal(batcher.stats().queued, 1);
+      instance.complete();
+      await settle();
+      instance.complete();
+      await Promise.all([running, fresh]);
+    });
+
+    it('applies the server’s fallback timeout only to requests that get none otherwise', async () => {
+      const { batcher, instance, running } = await measured({ fallbackTimeoutUs: 10_000 });
+      const fits = batcher.enqueue(request([[1]]));
+      await assertCode(batcher.enqueue(request([[2]])), 'MP_ERR_OVERLOADED', /deadline of 10 ms/);
+      const own = batcher.enqueue(request([[3]], { timeoutUs: 20_000 }));
+      assert.equal(batcher.stats().queued, 2, 'its own timeout replaces the fallback');
+      instance.complete();
+      await settle();
+      instance.complete();
+      await Promise.all([running, fits, own]);
+    });
+
+    it('refuses nothing on time grounds before a batch has been measured, nor on an idle instance', async () => {
+      const { batcher, clock, instance } = setup({ maxBatchSize: 4 });
+      const first = batcher.enqueue(request([[0]]));
+      const waiting = [1, 2, 3, 4, 5].map((v) => track(batcher.enqueue(request([[v]], { timeoutUs: 100 }))));
+      assert.equal(batcher.stats().queued, 5);
+      clock.advanceUs(100);
+      await settle();
+      assert.ok(waiting.every((w) => w.state() === 'rejected'));
+      await assertCode(waiting[0]!.promise, 'MP_ERR_REQUEST_TIMEOUT');
+      clock.advanceUs(50_000);
+      instance.complete();
+      await first;
+      // Measured now at 50 ms a batch, yet an idle instance runs even a 1 µs request at once.
+      const idle = batcher.enqueue(request([[6]], { timeoutUs: 1 }));
+      assert.equal(instance.calls.length, 2);
+      instance.complete();
+      await idle;
+    });
+  });
+
   describe('queue delay and preferred sizes', () => {
     it('holds a batch until the delay elapses, then sends what it has', async () => {
       const { batcher, instance, clock } = setup({ maxQueueDelayUs: 500 });

@@ -5,10 +5,12 @@
  * it runs everything compatible that is waiting (up to max_batch_size), so batches grow only from
  * requests that queued while every instance was busy and an idle server adds no delay at all.
  * A queue delay and preferred batch sizes are opt-in. It also enforces the queue policy: the queue
- * bound, per-request timeouts while queued, cancellation, and draining on shutdown.
+ * bound, per-request deadlines (refusing at once what its measured service rate cannot answer in
+ * time, see admission.ts), cancellation, and draining on shutdown.
  */
 import { mpError, toModelportError, type ModelportError, type Tensor } from '../core/index.js';
 import type { RunResult, RuntimeInstance } from '../runtime/index.js';
+import { admits, expectedCompletionNs, overloadedError, ServiceTime, type Backlog } from './admission.js';
 import { assembleBatch, batchShapeKey, checkBatchOutputs, splitBatch } from './assemble-batch.js';
 import type { BatcherOptions, Clock, ExecutionRecord } from './batcher-options.js';
 import { RealClock } from './real-clock.js';
@@ -81,6 +83,9 @@ export class DynamicBatcher implements Scheduler {
   readonly #maxQueueSize: number;
   readonly #defaultTimeoutUs: number;
   readonly #allowTimeoutOverride: boolean;
+  readonly #fallbackTimeoutUs: number;
+  readonly #instanceCount: number;
+  readonly #service = new ServiceTime();
   readonly #onExecution: ((record: ExecutionRecord) => void) | undefined;
 
   readonly #queue = new RequestQueue<PendingRequest>();
@@ -105,6 +110,7 @@ export class DynamicBatcher implements Scheduler {
       throw mpError('MP_ERR_MODEL_CONFIG', `model '${name}' has no instances to run on; expected at least one`);
     }
     this.#free = options.instances.slice().reverse();
+    this.#instanceCount = options.instances.length;
     const maxBatchSize = options.maxBatchSize;
     if (!Number.isInteger(maxBatchSize) || maxBatchSize < 0) {
       throw mpError('MP_ERR_MODEL_CONFIG', `model '${name}' has max_batch_size ${maxBatchSize}; expected an integer >= 0`);
@@ -126,6 +132,7 @@ export class DynamicBatcher implements Scheduler {
     this.#maxQueueSize = nonNegative(options.maxQueueSize, 'max_queue_size', name);
     this.#defaultTimeoutUs = nonNegative(options.defaultTimeoutUs, 'default_timeout_microseconds', name);
     this.#allowTimeoutOverride = options.allowTimeoutOverride ?? false;
+    this.#fallbackTimeoutUs = nonNegative(options.fallbackTimeoutUs, 'request timeout', name);
     this.#onExecution = options.onExecution;
   }
 
@@ -167,20 +174,36 @@ export class DynamicBatcher implements Scheduler {
     }
     const signal = request.signal;
     if (signal?.aborted) return Promise.reject(this.#cancelledError());
+    const requested = request.priority;
+    const priority = typeof requested === 'number' && Number.isFinite(requested) ? requested : 0;
+    const timeoutUs = this.#deadlineUs(request);
+    if (timeoutUs > 0 && this.#service.known) {
+      const backlog: Backlog = {
+        itemsAhead: this.#queue.itemsAhead(priority),
+        items: batchSize,
+        instances: this.#instanceCount,
+        allBusy: this.#free.length === 0,
+      };
+      const expectedNs = expectedCompletionNs(this.#service, backlog);
+      if (!admits(expectedNs, timeoutUs)) {
+        return Promise.reject(overloadedError(this.#name, timeoutUs, expectedNs, backlog, this.#service));
+      }
+    }
     const entry = new PendingRequest(request, this.#clock.now(), this.#onAbort);
-    const priority = request.priority;
-    entry.priority = typeof priority === 'number' && Number.isFinite(priority) ? priority : 0;
+    entry.priority = priority;
+    entry.items = batchSize;
     entry.key = this.#maxBatchSize > 0 ? batchShapeKey(request.inputs) : '';
     this.#queue.push(entry);
     this.#pump();
     // Timers and listeners only for requests that actually wait.
     if (entry.queued) {
-      const timeoutUs = effectiveTimeoutUs(request.timeoutUs, this.#defaultTimeoutUs, this.#allowTimeoutOverride);
       if (timeoutUs > 0) {
+        // Dropped once it can no longer be answered in time: its own batch must still run.
+        const waitMs = Math.max(0, timeoutUs / 1000 - this.#service.nsPerBatch / 1e6);
         entry.timer = this.#clock.setTimeout(() => {
           entry.timer = undefined;
           this.#abandon(entry, this.#timeoutError(timeoutUs));
-        }, timeoutUs / 1000);
+        }, waitMs);
       }
       if (signal) {
         signal.addEventListener('abort', entry);
@@ -188,6 +211,20 @@ export class DynamicBatcher implements Scheduler {
       }
     }
     return entry.promise;
+  }
+
+  /**
+   * The time a request may still take, µs (0 = unlimited): its timeout under the queue policy,
+   * else the server's fallback, less what it already spent in the server, shortened to the
+   * caller's own deadline.
+   */
+  #deadlineUs(request: ScheduledRequest): number {
+    let timeoutUs = effectiveTimeoutUs(request.timeoutUs, this.#defaultTimeoutUs, this.#allowTimeoutOverride) || this.#fallbackTimeoutUs;
+    const waitedUs = request.waitedUs;
+    if (timeoutUs > 0 && waitedUs !== undefined && waitedUs > 0) timeoutUs = Math.max(1, timeoutUs - waitedUs);
+    const callerUs = request.deadlineUs;
+    if (callerUs === undefined || !(callerUs > 0) || !Number.isFinite(callerUs)) return timeoutUs;
+    return timeoutUs > 0 ? Math.min(timeoutUs, callerUs) : callerUs;
   }
 
   stats(): SchedulerStats {
@@ -341,6 +378,7 @@ export class DynamicBatcher implements Scheduler {
       Number(batch.assembledNs - batch.dispatchNs) + Math.max(0, Number(doneNs - batch.assembledNs) - computeInferNs);
     this.#executing--;
     this.#free.push(batch.instance);
+    this.#service.observe(batch.total, Number(doneNs - batch.dispatchNs));
     const entries = batch.entries;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
@@ -472,8 +510,8 @@ export class DynamicBatcher implements Scheduler {
   #timeoutError(timeoutUs: number): ModelportError {
     return mpError(
       'MP_ERR_REQUEST_TIMEOUT',
-      `request to model '${this.#name}' spent its whole timeout of ${timeoutUs} µs in the queue without ` +
-        'reaching an instance; it was not run',
+      `request to model '${this.#name}' waited in the queue until it could no longer be answered within its timeout ` +
+        `of ${timeoutUs} µs; it was not run`,
     );
   }
 

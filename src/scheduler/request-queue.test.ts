@@ -88,4 +88,27 @@ describe('RequestQueue', () => {
     for (const item of order) queue.push(item);
     assert.deepEqual(drainOrder(queue), ['early', 'late']);
   });
+  it('sums the items queued at and ahead of a priority as entries come and go', () => {
+    const queue = new RequestQueue<Item>();
+    const weigh = (item: Item, items: number): Item => {
+      item.items = items;
+      return item;
+    };
+    const online = weigh(new Item('online', 'a', 0), 4);
+    const urgent = weigh(new Item('urgent', 'b', -1), 2);
+    const batch = weigh(new Item('batch', 'a', 9), 100);
+    for (const item of [online, urgent, batch]) queue.push(item);
+    assert.equal(queue.items, 106);
+    assert.equal(queue.itemsAhead(-2), 0, 'nothing runs before the most urgent level');
+    assert.equal(queue.itemsAhead(-1), 2);
+    assert.equal(queue.itemsAhead(0), 6, 'its own level counts: a new entry queues behind it');
+    assert.equal(queue.itemsAhead(5), 6, 'a level between others sees only the ones before it');
+    assert.equal(queue.itemsAhead(9), 106);
+    queue.remove(online);
+    assert.equal(queue.itemsAhead(0), 2);
+    queue.remove(urgent);
+    queue.remove(batch);
+    assert.equal(queue.items, 0);
+    assert.equal(queue.itemsAhead(Number.MAX_SAFE_INTEGER), 0);
+  });
 });

@@ -4,7 +4,8 @@
  * next request that may share a batch with the head without scanning past requests of other
  * shapes. Entries carry their own links (an intrusive list), so pushing, removing any entry
  * (dispatch, timeout, cancellation) and stepping to the next compatible entry are O(1) and
- * allocate nothing per request.
+ * allocate nothing per request. Each level also sums the batch items its entries carry, so
+ * admission control can ask how much work is queued ahead of a new request.
  */
 
 /** Per-level list of the entries that share one shape key, in arrival order. */
@@ -18,6 +19,8 @@ class PriorityLevel {
   first: QueueEntry | null = null;
   last: QueueEntry | null = null;
   count = 0;
+  /** Sum of the entries' `items`. */
+  items = 0;
   /** Next level with a larger priority number (runs later). */
   next: PriorityLevel | null = null;
   readonly byKey = new Map<string, KeyList>();
@@ -44,6 +47,8 @@ export class QueueEntry {
   priority = 0;
   /** Entries with equal keys may share a batch. Fixed while the entry is queued. */
   key = '';
+  /** Batch items the entry carries (its share of the work). Fixed while the entry is queued. */
+  items = 1;
   levelPrev: QueueEntry | null = null;
   levelNext: QueueEntry | null = null;
   keyPrev: QueueEntry | null = null;
@@ -62,9 +67,25 @@ export class RequestQueue<T extends QueueEntry> {
   #levels: PriorityLevel | null = null;
   #levelCount = 0;
   #size = 0;
+  #items = 0;
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Sum of `items` over every queued entry. */
+  get items(): number {
+    return this.#items;
+  }
+
+  /**
+   * Items that run before a new entry of this priority would: those of its own level (it would
+   * queue behind them) and of every level with a lower number.
+   */
+  itemsAhead(priority: number): number {
+    let items = 0;
+    for (let level = this.#levels; level !== null && level.priority <= priority; level = level.next) items += level.items;
+    return items;
   }
 
   push(entry: T): void {
@@ -87,7 +108,9 @@ export class RequestQueue<T extends QueueEntry> {
     else list.first = entry;
     list.last = entry;
     level.count++;
+    level.items += entry.items;
     this.#size++;
+    this.#items += entry.items;
   }
 
   /** Takes the entry out of the queue; false when it was not queued (already dispatched or removed). */
@@ -108,7 +131,9 @@ export class RequestQueue<T extends QueueEntry> {
     entry.keyList = null;
     entry.levelPrev = entry.levelNext = entry.keyPrev = entry.keyNext = null;
     level.count--;
+    level.items -= entry.items;
     this.#size--;
+    this.#items -= entry.items;
     if (level.count === 0 && this.#levelCount > KEPT_LEVELS) this.#dropLevel(level);
     return true;
   }

@@ -14,6 +14,14 @@ export interface ScheduledRequest {
   batchSize: number;
   /** Requested timeout in microseconds (0/undefined = the queue policy's default). */
   timeoutUs?: number;
+  /**
+   * How long the caller still waits for the answer, in microseconds from now (a gRPC deadline);
+   * 0/undefined = no limit of its own. It applies whatever the queue policy says: an answer after
+   * it reaches nobody.
+   */
+  deadlineUs?: number;
+  /** Time the request already spent in the server before reaching the scheduler, µs: it counts against its timeout. */
+  waitedUs?: number;
   /** Lower runs first; 0 is online traffic. */
   priority?: number;
   signal?: AbortSignal;

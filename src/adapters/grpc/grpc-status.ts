@@ -41,12 +41,25 @@ export function grpcFailure(error: unknown): GrpcFailure {
   return { code: STATUS_BY_CODE[failure.code] ?? STATUS_BY_KIND[failure.kind], details: failure.message };
 }
 
-/** The error object grpc-js callbacks take; a refusal to retry later carries `retry-after` (seconds). */
+/**
+ * Refusals that say "not now" carry gRPC's server pushback (gRFC A6), the counterpart of HTTP's
+ * Retry-After: a client with a retry policy waits this long before trying again. Rate limits say
+ * how long themselves (their retry hint); the others, a second.
+ */
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MP_ERR_QUEUE_FULL', 'MP_ERR_OVERLOADED', 'MP_ERR_REQUEST_TIMEOUT', 'MP_ERR_SERVER_STOPPING']);
+const RETRY_PUSHBACK_MS = 1000;
+
+/** The error object grpc-js callbacks take. */
 export function serviceError(error: unknown): Partial<ServiceError> {
   const { code, details } = grpcFailure(error);
   const metadata = new Metadata();
-  const retry = isModelportError(error) ? error.retry : undefined;
-  if (retry) metadata.set('retry-after', String(Math.max(1, Math.ceil(retry.retryAfterMs / 1000))));
+  if (isModelportError(error)) {
+    const retryMs = error.retry?.retryAfterMs ?? (RETRY_LATER.has(error.code) ? RETRY_PUSHBACK_MS : undefined);
+    if (retryMs !== undefined) {
+      metadata.set('grpc-retry-pushback-ms', String(Math.ceil(retryMs)));
+      metadata.set('retry-after', String(Math.max(1, Math.ceil(retryMs / 1000))));
+    }
+  }
   return { code, details, metadata };
 }
 

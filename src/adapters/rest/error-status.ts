@@ -35,6 +35,13 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   MP_ERR_UPLOAD_TOO_LARGE: 413,
 };
 
+/**
+ * Refusals that say "not now": the answer carries Retry-After so clients and proxies back off
+ * instead of retrying at once into the same overload. One second is the smallest the header can say.
+ */
+const RETRY_LATER: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['MP_ERR_QUEUE_FULL', 'MP_ERR_OVERLOADED', 'MP_ERR_REQUEST_TIMEOUT', 'MP_ERR_SERVER_STOPPING']);
+export const RETRY_AFTER_SECONDS = 1;
+
 interface StatusCarrier {
   statusCode?: unknown;
 }
@@ -54,15 +61,16 @@ export function errorBody(message: string): string {
 }
 
 /**
- * Headers that go with an error answer: how to authenticate after a 401, and when to come back
- * after a 429 or 503 (Retry-After always; the RateLimit-Policy / RateLimit fields of the IETF
- * httpapi-ratelimit-headers draft for rate limits).
+ * Headers that go with an error answer besides content-type: an HttpError's own; how to
+ * authenticate after a 401; when to come back after a 429 or a "not now" 503 (Retry-After always;
+ * for rate limits also the RateLimit-Policy / RateLimit fields of the IETF
+ * httpapi-ratelimit-headers draft).
  */
 export function errorHeaders(error: unknown): Record<string, string> | undefined {
   if (!isModelportError(error)) return error instanceof HttpError ? error.headers : undefined;
   if (error.kind === 'UNAUTHENTICATED') return { 'www-authenticate': 'Bearer realm="modelport"' };
   const retry = error.retry;
-  if (retry === undefined) return undefined;
+  if (retry === undefined) return RETRY_LATER.has(error.code) ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : undefined;
   const seconds = Math.max(1, Math.ceil(retry.retryAfterMs / 1000));
   const headers: Record<string, string> = { 'retry-after': String(seconds) };
   if (retry.policy) {

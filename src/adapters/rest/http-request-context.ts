@@ -2,7 +2,8 @@
  * The RequestContext an HTTP infer hands to the data plane. A client that disconnects before its
  * answer is sent has cancelled: `isCancelled` polls the response's socket when a queued request is
  * about to run (no allocation or listener per request, which matters at tens of thousands of
- * requests per second), and `signal` offers the same as an AbortSignal, built only if read.
+ * requests per second), and `signal` offers the same as an AbortSignal, built only if read. The
+ * time the request started to arrive goes along, so its timeout counts the time spent reading it.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { requestIdentity, type RequestContext } from '../../core/index.js';
@@ -11,6 +12,7 @@ export class HttpRequestContext implements RequestContext {
   readonly protocol = 'http' as const;
   readonly requestId: string;
   readonly traceId?: string;
+  readonly receivedAt?: number;
   readonly #response: ServerResponse;
   readonly #headers: IncomingHttpHeaders;
   #controller: AbortController | undefined;
@@ -18,8 +20,9 @@ export class HttpRequestContext implements RequestContext {
   readonly isCancelled: () => boolean;
 
   /** Takes the request id from x-request-id (or makes one) and echoes it on the response. */
-  constructor(response: ServerResponse, headers: IncomingHttpHeaders) {
+  constructor(response: ServerResponse, headers: IncomingHttpHeaders, receivedAt?: number) {
     this.#response = response;
+    if (receivedAt !== undefined) this.receivedAt = receivedAt;
     this.#headers = headers;
     const identity = requestIdentity(headers['x-request-id'] as string | undefined, headers.traceparent as string | undefined);
     this.requestId = identity.requestId;

@@ -9,3 +9,4 @@ export {
 } from './rest-server.js';
 export type { DriftStatusSource } from './drift-routes.js';
 export type { JobsApi } from './job-routes.js';
+export { InflightLimit } from './inflight-limit.js';

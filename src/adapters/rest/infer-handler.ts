@@ -28,9 +28,11 @@ export async function handleInfer(
   headers: IncomingHttpHeaders,
   response: ServerResponse,
   responseCompression: boolean,
+  /** performance.now() when the request started to arrive. */
+  receivedAt?: number,
 ): Promise<InferAnswer> {
   // First, so that even a request refused while decoding answers with its x-request-id.
-  const context = new HttpRequestContext(response, headers);
+  const context = new HttpRequestContext(response, headers, receivedAt);
   const headerLength = parseHeaderLength(headers['inference-header-content-length'] as string | undefined, body.byteLength);
   const limits = dataPlane.limits ?? DEFAULT_REQUEST_LIMITS;
   const decoded = headerLength === 0 ? decodeRawInferRequest(dataPlane, body, name, version, limits) : decodeInferRequest(body, headerLength, name, version, limits);

@@ -21,6 +21,7 @@ import type { Gatekeeper } from '../../security/index.js';
 import type { RequestWithPrincipal } from './request-credentials.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorHeaders, errorStatus } from './error-status.js';
+import { drainHttpServer } from './http-drain.js';
 import { HttpError } from './http-error.js';
 import {
   clientErrorAnswer,
@@ -32,6 +33,7 @@ import {
   type HttpListenerOptions,
 } from './http-listener.js';
 import { createInferFastPath } from './infer-fast-path.js';
+import type { InflightLimit } from './inflight-limit.js';
 import { registerDriftRoutes, type DriftStatusSource } from './drift-routes.js';
 import { registerJobRoutes, type JobsApi } from './job-routes.js';
 import { registerManagementRoutes } from './management-routes.js';
@@ -85,6 +87,8 @@ export interface RestServerOptions {
   gatekeeper?: Gatekeeper;
   /** Serve HTTPS with this certificate; `ca` asks for and checks client certificates. */
   tls?: TlsFiles;
+  /** Cap on infer requests in flight, checked before their bodies are read. */
+  inflight?: InflightLimit;
 }
 
 /** PEM contents. */
@@ -115,6 +119,7 @@ export function createRestServer(options: RestServerOptions): RestServer {
   const logger = options.logger ?? silentLogger;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  let draining = false;
 
   const fastPath = options.inferFastPath === false
     ? undefined
@@ -125,6 +130,8 @@ export function createRestServer(options: RestServerOptions): RestServer {
         logger,
         ...(options.onResponse ? { onResponse: options.onResponse } : {}),
         ...(options.gatekeeper ? { gatekeeper: options.gatekeeper } : {}),
+        ...(options.inflight ? { inflight: options.inflight } : {}),
+        draining: () => draining,
       });
   const tls = options.tls;
 
@@ -221,15 +228,9 @@ export function createRestServer(options: RestServerOptions): RestServer {
       return { host: bound.address, port: bound.port };
     },
     async close() {
-      // Node closes the connections that are idle when close() starts; a keep-alive connection
-      // whose request is still in flight becomes idle only later and would hold the listener
-      // open until keepAliveTimeout. Sweep those as they go idle.
-      const sweep = setInterval(() => app.server.closeIdleConnections(), 25);
-      try {
-        await app.close();
-      } finally {
-        clearInterval(sweep);
-      }
+      draining = true;
+      if (app.server.listening) await drainHttpServer(app.server);
+      await app.close();
     },
   };
 }
