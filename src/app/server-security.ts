@@ -8,12 +8,12 @@ import { readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config/index.js';
 import { mpError, type Logger } from '../core/index.js';
 import type { RegistryStore } from '../repository/index.js';
-import { Authenticator, Gatekeeper, JwtVerifier, RateLimits, parseRateSpec, type ApiKeyStore, type RateSpec } from '../security/index.js';
+import { Authenticator, Gatekeeper, JwtVerifier, RateLimits, parseRateSpec, type ApiKeyStore, type RateSpec, type TlsMaterial } from '../security/index.js';
 
 export interface ServerSecurity {
   gatekeeper: Gatekeeper;
   limits: RateLimits;
-  tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
+  tls: TlsMaterial | undefined;
 }
 
 /** `registry` resolves to the server's one registry store once it is open (undefined with --registry off). */

@@ -14,6 +14,7 @@ import { openLocalModel, type LocalModel } from '../app/index.js';
 import { isModelportError } from '../core/index.js';
 import type { BatchInferencer, BatchJobSpec, BatchProgress, BatchSummary, DataFormat } from '../jobs/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
+import { jobSpecFromFlags, type JobSpecFlags, positiveInteger } from './batch-flags.js';
 
 // The engine, its file formats and the progress bar are loaded when `batch` runs, not on every
 // start of the command line: the other subcommands have no use for them.
@@ -22,29 +23,17 @@ const loadProgressBar = async () => (await import('cli-progress')).SingleBar;
 
 const DATA_FORMATS: readonly DataFormat[] = ['jsonl', 'csv', 'parquet'];
 
-interface BatchFlags {
+interface BatchFlags extends JobSpecFlags {
   modelRepository?: string;
   url?: string;
   token?: string;
-  modelVersion?: string;
-  input: string;
-  output: string;
-  format?: DataFormat;
-  outputFormat?: DataFormat;
-  map?: string[];
-  batchSize?: string;
-  idColumn?: string;
   resume?: boolean;
-  errors?: string;
-  partitionRows?: string;
   concurrency?: string;
   cpuCount?: string;
 }
 
 /** Seconds between progress lines when stderr is not a terminal. */
 const PLAIN_PROGRESS_SECS = 5;
-
-class UsageError extends Error {}
 
 export function registerBatch(program: Command): void {
   program
@@ -72,19 +61,11 @@ export function registerBatch(program: Command): void {
       let concurrency: number | undefined;
       let cpuCount: number | undefined;
       try {
-        if (flags.url !== undefined && flags.modelRepository !== undefined) throw new UsageError('give either --model-repository or --url, not both');
+        if (flags.url !== undefined && flags.modelRepository !== undefined) throw new Error('give either --model-repository or --url, not both');
         if (flags.url === undefined && flags.modelRepository === undefined) {
-          throw new UsageError('give --model-repository DIR to run the model here, or --url URL to use a running server');
+          throw new Error('give --model-repository DIR to run the model here, or --url URL to use a running server');
         }
-        spec = { model, input: flags.input, output: flags.output };
-        if (flags.modelVersion !== undefined) spec.version = flags.modelVersion;
-        if (flags.format !== undefined) spec.format = flags.format;
-        if (flags.outputFormat !== undefined) spec.outputFormat = flags.outputFormat;
-        if (flags.map !== undefined) spec.map = parseMap(flags.map);
-        if (flags.batchSize !== undefined) spec.batchSize = positiveInteger('--batch-size', flags.batchSize);
-        if (flags.idColumn !== undefined) spec.idColumn = flags.idColumn;
-        if (flags.errors !== undefined) spec.errors = flags.errors;
-        if (flags.partitionRows !== undefined) spec.partitionRows = positiveInteger('--partition-rows', flags.partitionRows);
+        spec = jobSpecFromFlags(model, flags);
         if (flags.concurrency !== undefined) concurrency = positiveInteger('--concurrency', flags.concurrency);
         if (flags.cpuCount !== undefined) cpuCount = positiveInteger('--cpu-count', flags.cpuCount);
       } catch (error) {
@@ -226,27 +207,7 @@ function formatDuration(ms: number): string {
   return h > 0 ? `${h} h ${m} min` : `${m} min ${s} s`;
 }
 
-/** `input=col1,col2` (repeatable) → { input: [col1, col2] }. */
-function parseMap(entries: string[]): Record<string, string[]> {
-  const map: Record<string, string[]> = {};
-  for (const entry of entries) {
-    const eq = entry.indexOf('=');
-    const fields = eq > 0 ? entry.slice(eq + 1).split(',').map((f) => f.trim()) : [];
-    if (eq <= 0 || fields.length === 0 || fields.some((f) => f === '')) {
-      throw new UsageError(`--map expects INPUT=FIELD[,FIELD…], got '${entry}'`);
-    }
-    const input = entry.slice(0, eq).trim();
-    if (map[input] !== undefined) throw new UsageError(`--map names input '${input}' twice`);
-    map[input] = fields;
-  }
-  return map;
-}
 
-function positiveInteger(flag: string, text: string): number {
-  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`${flag} expects a positive integer, got '${text}'`);
-  return value;
-}
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

@@ -11,22 +11,13 @@
 import { Option, type Command } from 'commander';
 import { openLocalModel } from '../app/index.js';
 import { isModelportError } from '../core/index.js';
-import { BatchQueue, DATA_FORMATS, InProcessInferencer, type BatchJobSpec, type BatchModel, type DataFormat, type DistributedJobStatus } from '../jobs/index.js';
+import { BatchQueue, DATA_FORMATS, InProcessInferencer, type BatchJobSpec, type BatchModel, type DistributedJobStatus } from '../jobs/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
+import { jobSpecFromFlags, type JobSpecFlags, nonNegativeInteger, positiveInteger } from './batch-flags.js';
 
-interface SubmitFlags {
+interface SubmitFlags extends JobSpecFlags {
   registry: string;
   modelRepository: string;
-  modelVersion?: string;
-  input: string;
-  output: string;
-  format?: DataFormat;
-  outputFormat?: DataFormat;
-  map?: string[];
-  batchSize?: string;
-  idColumn?: string;
-  errors?: string;
-  partitionRows?: string;
   partitionTimeoutSecs?: string;
   retryLimit?: string;
   resume?: boolean;
@@ -65,15 +56,7 @@ export function registerBatchSubmit(program: Command): void {
       let retryLimit: number | undefined;
       try {
         if (!/^postgres(ql)?:\/\//.test(flags.registry)) throw new Error(`--registry expects a postgres:// URL, got '${flags.registry}'`);
-        spec = { model, input: flags.input, output: flags.output };
-        if (flags.modelVersion !== undefined) spec.version = flags.modelVersion;
-        if (flags.format !== undefined) spec.format = flags.format;
-        if (flags.outputFormat !== undefined) spec.outputFormat = flags.outputFormat;
-        if (flags.map !== undefined) spec.map = parseMap(flags.map);
-        if (flags.batchSize !== undefined) spec.batchSize = positiveInteger('--batch-size', flags.batchSize);
-        if (flags.idColumn !== undefined) spec.idColumn = flags.idColumn;
-        if (flags.errors !== undefined) spec.errors = flags.errors;
-        if (flags.partitionRows !== undefined) spec.partitionRows = positiveInteger('--partition-rows', flags.partitionRows);
+        spec = jobSpecFromFlags(model, flags);
         if (flags.partitionTimeoutSecs !== undefined) partitionTimeoutSecs = positiveInteger('--partition-timeout-secs', flags.partitionTimeoutSecs);
         if (flags.retryLimit !== undefined) retryLimit = nonNegativeInteger('--retry-limit', flags.retryLimit);
       } catch (error) {
@@ -172,31 +155,8 @@ function formatStatus(status: DistributedJobStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `input=col1,col2` (repeatable) → { input: [col1, col2] }. */
-function parseMap(entries: string[]): Record<string, string[]> {
-  const map: Record<string, string[]> = {};
-  for (const entry of entries) {
-    const eq = entry.indexOf('=');
-    const fields = eq > 0 ? entry.slice(eq + 1).split(',').map((f) => f.trim()) : [];
-    if (eq <= 0 || fields.length === 0 || fields.some((f) => f === '')) throw new Error(`--map expects INPUT=FIELD[,FIELD…], got '${entry}'`);
-    const input = entry.slice(0, eq).trim();
-    if (map[input] !== undefined) throw new Error(`--map names input '${input}' twice`);
-    map[input] = fields;
-  }
-  return map;
-}
 
-function positiveInteger(flag: string, text: string): number {
-  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${flag} expects a positive integer, got '${text}'`);
-  return value;
-}
 
-function nonNegativeInteger(flag: string, text: string): number {
-  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value)) throw new Error(`${flag} expects a whole number, got '${text}'`);
-  return value;
-}
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

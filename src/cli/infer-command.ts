@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_GRPC_ADDRESS } from '../adapters/grpc/index.js';
+import { nestedShape } from '../core/index.js';
 import { DEFAULT_URL } from './http-client.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 import { grpcTransport, httpTransport, type CliInput, type TensorMeta } from './infer-transport.js';
@@ -58,21 +59,11 @@ export function registerInfer(program: Command): void {
 function jsonInput(name: string, value: unknown, meta: TensorMeta): CliInput {
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'data' in value) {
     const v = value as { shape?: number[]; datatype?: string; data: unknown };
-    return { name, datatype: v.datatype ?? meta.datatype, shape: v.shape ?? withBatch(shapeOf(v.data), meta.shape), json: v.data };
+    return { name, datatype: v.datatype ?? meta.datatype, shape: v.shape ?? withBatch(nestedShape(v.data), meta.shape), json: v.data };
   }
-  return { name, datatype: meta.datatype, shape: withBatch(shapeOf(value), meta.shape), json: value };
+  return { name, datatype: meta.datatype, shape: withBatch(nestedShape(value), meta.shape), json: value };
 }
 
-/** Nested-array shape of a JSON value (a scalar is shape []). */
-function shapeOf(value: unknown): number[] {
-  const shape: number[] = [];
-  let current = value;
-  while (Array.isArray(current)) {
-    shape.push(current.length);
-    current = current[0];
-  }
-  return shape;
-}
 
 /** Adds a batch dimension of 1 when the data is one item of a batching model. */
 function withBatch(shape: number[], modelShape: number[]): number[] {

@@ -1,5 +1,6 @@
 /** Core vocabulary shared by every layer: datatypes, tensors, requests, configs, errors. */
 export * from './datatypes.js';
+export * from './half-float.js';
 export * from './tensor.js';
 export * from './raw-tensor-codec.js';
 export * from './request-limits.js';

@@ -22,6 +22,17 @@ export function elementCount(shape: readonly number[]): number {
   return count;
 }
 
+/** Shape of a JSON value as nested arrays, following first elements; [] for a scalar. */
+export function nestedShape(value: unknown): number[] {
+  const shape: number[] = [];
+  let current = value;
+  while (Array.isArray(current)) {
+    shape.push(current.length);
+    current = current[0];
+  }
+  return shape;
+}
+
 export function isBytesData(data: TensorData): data is Uint8Array[] {
   return Array.isArray(data);
 }

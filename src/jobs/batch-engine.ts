@@ -764,7 +764,7 @@ async function writeDurably(path: string, text: string): Promise<void> {
 }
 
 /** Makes renames in `dir` durable; not every platform can fsync a folder, which is then skipped. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   let handle;
   try {
     handle = await open(dir, 'r');

@@ -31,19 +31,11 @@ import { InProcessInferencer } from './inprocess-inferencer.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
-/** What a client asks for; input and output are paths relative to the data root. */
-export interface JobRequest {
-  model: string;
-  version?: string;
-  input: string;
-  output: string;
-  format?: DataFormat;
-  outputFormat?: DataFormat;
-  map?: Record<string, string[]>;
-  batchSize?: number;
-  idColumn?: string;
-  partitionRows?: number;
-}
+/**
+ * What a client asks for: a job spec whose input and output are paths relative to the data root;
+ * refused rows always go beside the output.
+ */
+export type JobRequest = Omit<BatchJobSpec, 'errors'>;
 
 /** A finished job's summary, with its files as paths relative to the data root. */
 export type JobSummary = BatchSummary;

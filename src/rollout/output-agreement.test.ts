@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Tensor } from '../core/index.js';
-import { bfloat16ToNumber, halfToNumber, outputsAgree } from './output-agreement.js';
+import { bf16ToNumber, halfToNumber } from '../core/index.js';
+import { outputsAgree } from './output-agreement.js';
 
 const fp32 = (name: string, values: number[], shape = [values.length]): Tensor => ({ name, datatype: 'FP32', shape, data: Float32Array.from(values) });
 const text = (values: string[]): Uint8Array[] => values.map((v) => new TextEncoder().encode(v));
@@ -49,8 +50,8 @@ test('FP16 and BF16 compare their decoded values', () => {
   assert.equal(halfToNumber(0x0001), 2 ** -24);
   assert.equal(halfToNumber(0x7c00), Infinity);
   assert.ok(Number.isNaN(halfToNumber(0x7e00)));
-  assert.equal(bfloat16ToNumber(0x3f80), 1);
-  assert.equal(bfloat16ToNumber(0xc040), -3);
+  assert.equal(bf16ToNumber(0x3f80), 1);
+  assert.equal(bf16ToNumber(0xc040), -3);
   const half = (bits: number[]): Tensor => ({ name: 'h', datatype: 'FP16', shape: [bits.length], data: Uint16Array.from(bits) });
   // 0x3c00 = 1 and 0x3c01 = 1.0009765625: within rtol 1e-3 of 1.
   assert.equal(outputsAgree([half([0x3c00])], [half([0x3c01])]), true);

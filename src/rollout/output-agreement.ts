@@ -3,7 +3,7 @@
  * (names, datatypes, shapes) and the same values, floats within a tolerance since a retrained or
  * re-exported model rarely reproduces the last bit, everything else exactly.
  */
-import { isBytesData, type NumericArray, type Tensor } from '../core/index.js';
+import { bf16ToNumber, halfToNumber, isBytesData, type NumericArray, type Tensor } from '../core/index.js';
 
 export interface Tolerance {
   /** Relative tolerance, against the live value's magnitude. */
@@ -55,7 +55,7 @@ function tensorsAgree(live: Tensor, shadow: Tensor, tolerance: Tolerance): boole
     case 'FP16':
       return floatsAgree(a as Uint16Array, b as Uint16Array, halfToNumber, tolerance);
     case 'BF16':
-      return floatsAgree(a as Uint16Array, b as Uint16Array, bfloat16ToNumber, tolerance);
+      return floatsAgree(a as Uint16Array, b as Uint16Array, bf16ToNumber, tolerance);
     case 'BOOL':
       for (let i = 0; i < a.length; i++) if ((a[i] !== 0) !== (b[i] !== 0)) return false;
       return true;
@@ -86,24 +86,4 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** IEEE 754 half precision, stored as its raw 16 bits. */
-export function halfToNumber(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-// bfloat16 is the top half of a float32: widen through a shared scratch word.
-const scratch = new Float32Array(1);
-const scratchBits = new Uint32Array(scratch.buffer);
-
-/** bfloat16, stored as its raw 16 bits. */
-export function bfloat16ToNumber(bits: number): number {
-  scratchBits[0] = (bits & 0xffff) << 16;
-  return scratch[0]!;
 }

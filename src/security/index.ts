@@ -4,3 +4,4 @@ export { DEFAULT_JWT_ALGORITHMS, JWT_ALGORITHMS, JwtVerifier, type JwtVerifierOp
 export { Authenticator, type AuthenticatorOptions } from './authenticator.js';
 export { RateLimits, parseRateSpec, type RateLimitsOptions, type RateSpec } from './rate-limits.js';
 export { Gatekeeper, type Credentials, type GatekeeperOptions } from './gatekeeper.js';
+export { httpsServerOptions, type TlsMaterial } from './tls-material.js';

@@ -8,7 +8,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { silentLogger, type Logger } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
-import type { Gatekeeper } from '../../security/index.js';
+import type { Gatekeeper, TlsMaterial } from '../../security/index.js';
 import { guardedService, metadataCredentials } from './guarded-service.js';
 import { HealthService } from './health-service.js';
 import { inferenceService } from './inference-service.js';
@@ -28,7 +28,7 @@ export interface GrpcServerOptions {
   /** Admits every call of the inference service (health and reflection stay open); absent = all allowed. */
   gatekeeper?: Gatekeeper;
   /** Serve over TLS with this certificate; `ca` requires client certificates signed by it. */
-  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  tls?: TlsMaterial;
 }
 
 export interface GrpcAddress {

@@ -9,12 +9,12 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isModelportError } from '../../core/index.js';
 import type { Metrics } from '../../monitoring/index.js';
-import { READ, type Gatekeeper } from '../../security/index.js';
+import { httpsServerOptions, READ, type Gatekeeper, type TlsMaterial } from '../../security/index.js';
 
 export interface MetricsServerOptions {
   gatekeeper?: Gatekeeper;
   /** Serve HTTPS with this certificate; `ca` requires client certificates signed by it. */
-  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  tls?: TlsMaterial;
 }
 
 export interface MetricsServer {
@@ -60,7 +60,7 @@ export function createMetricsServer(metrics: Metrics, options: MetricsServerOpti
     else serve(request, response);
   };
   const server = tls
-    ? createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+    ? createTlsServer(httpsServerOptions(tls), listener)
     : createServer(listener);
   server.keepAliveTimeout = 65_000;
   return {

@@ -16,6 +16,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import { createServer as createTlsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { httpsServerOptions, type TlsMaterial } from '../../security/index.js';
 import { errorBody } from './error-status.js';
 
 export interface HttpListenerOptions {
@@ -30,7 +31,7 @@ export interface HttpListenerOptions {
   /** 0: no limit. */
   maxConnections: number;
   /** Serve HTTPS (TLS 1.2 at least) with this PEM certificate and key; `ca` requires client certificates signed by it. */
-  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  tls?: TlsMaterial;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 15_000;
@@ -64,7 +65,7 @@ export function createHttpListener(options: HttpListenerOptions): Server {
   };
   const tls = options.tls;
   const server: Server = tls
-    ? createTlsServer({ ...settings, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+    ? createTlsServer({ ...settings, ...httpsServerOptions(tls) }, listener)
     : createServer(settings, listener);
   server.keepAliveTimeout = options.keepAliveTimeoutMs;
   server.headersTimeout = options.headersTimeoutMs;

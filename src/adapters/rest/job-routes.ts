@@ -12,15 +12,13 @@
  * Errors take the server's one error path: `{"error": "..."}` with the status from error-status.ts.
  */
 import { Readable } from 'node:stream';
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { mpError } from '../../core/index.js';
 import type { DataFormat, JobRecord, JobRequest } from '../../jobs/index.js';
-import { decompressBody } from './decompress-body.js';
 import { HttpError } from './http-error.js';
-import { validationError } from './management-routes.js';
-import { checkJsonDepth } from './parse-json-text.js';
+import { jsonApiScope } from './management-routes.js';
 import { withUploadBody } from './upload-body.js';
 
 /** What the routes need of the server's jobs; src/jobs' JobManager is one. */
@@ -100,34 +98,7 @@ const FAILURES = {
 export function registerJobRoutes(app: FastifyInstance, jobs: JobsApi): void {
   void app.register(
     async (scope) => {
-      scope.setValidatorCompiler(TypeBoxValidatorCompiler);
-      scope.setSchemaErrorFormatter(validationError);
-      scope.setSerializerCompiler(() => (data) => JSON.stringify(data));
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-        decompressBody(body as Buffer, request.headers['content-encoding'], request.routeOptions.bodyLimit, (error, decoded) => {
-          if (error) {
-            done(error);
-            return;
-          }
-          if (decoded!.length === 0) {
-            done(null, undefined);
-            return;
-          }
-          const text = decoded!.toString('utf8');
-          try {
-            checkJsonDepth(text);
-          } catch (depthError) {
-            done(depthError as Error);
-            return;
-          }
-          try {
-            done(null, JSON.parse(text));
-          } catch (parseError) {
-            done(mpError('MP_ERR_REQUEST_MALFORMED', `the request body is not valid JSON: ${(parseError as Error).message}`, parseError));
-          }
-        });
-      });
+      jsonApiScope(scope);
       const r = scope.withTypeProvider<TypeBoxTypeProvider>();
 
       r.post('/jobs', {

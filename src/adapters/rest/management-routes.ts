@@ -55,7 +55,12 @@ export function registerManagementRoutes(app: FastifyInstance, management: Manag
   );
 }
 
-function managementScope(scope: FastifyInstance, management: ManagementApi): void {
+/**
+ * What every /v1 scope shares: TypeBox validation with messages that name the field, responses
+ * written as given, and JSON bodies (decompressed, nesting-checked) parsed here, since the root
+ * keeps raw Buffers for the V2 routes.
+ */
+export function jsonApiScope(scope: FastifyInstance): void {
   scope.setValidatorCompiler(TypeBoxValidatorCompiler);
   scope.setSchemaErrorFormatter(validationError);
   // Response schemas are documentation: fast-json-stringify would drop any field a schema does not
@@ -76,6 +81,10 @@ function managementScope(scope: FastifyInstance, management: ManagementApi): voi
       }
     });
   });
+}
+
+function managementScope(scope: FastifyInstance, management: ManagementApi): void {
+  jsonApiScope(scope);
   // POST with no body at all (`curl -X POST .../pause`) means "no options", like `{}`.
   scope.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.schema?.body !== undefined) request.body = {};

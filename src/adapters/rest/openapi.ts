@@ -10,6 +10,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { OPEN_ROUTES } from './route-access.js';
 
 export interface OpenApiOptions {
   /** info.version: the server's version. */
@@ -62,9 +63,6 @@ export function registerOpenApi(app: FastifyInstance, options: OpenApiOptions = 
 /** Marks an operation whose body may be left out: @fastify/swagger always declares one required. */
 export const OPTIONAL_BODY = 'x-modelport-optional-body';
 
-/** Paths that never ask for credentials (route-access.ts keeps the same list). */
-const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
-
 const refusal = (description: string) => ({
   description,
   content: { 'application/json': { schema: { type: 'object', required: ['error'], properties: { error: { type: 'string' } } } } },
@@ -74,7 +72,7 @@ function finishDocument(document: object): unknown {
   const finished = toOpenApi30(document) as { paths?: Record<string, Record<string, Record<string, unknown>>> };
   for (const [path, operations] of Object.entries(finished.paths ?? {})) {
     for (const operation of Object.values(operations)) {
-      if (OPEN_PATHS.has(path)) operation.security = [];
+      if (OPEN_ROUTES.has(path)) operation.security = [];
       else {
         // Any operation may be refused for its credentials, whatever its own schema says.
         const responses = (operation.responses ??= {}) as Record<string, unknown>;

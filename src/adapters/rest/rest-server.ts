@@ -17,7 +17,7 @@ import Fastify, {
 } from 'fastify';
 import { isModelportError, silentLogger, type Logger } from '../../core/index.js';
 import type { DataPlaneApi, ManagementApi } from '../../dataplane/index.js';
-import type { Gatekeeper } from '../../security/index.js';
+import type { Gatekeeper, TlsMaterial } from '../../security/index.js';
 import type { RequestWithPrincipal } from './request-credentials.js';
 import { decompressBody } from './decompress-body.js';
 import { errorBody, errorHeaders, errorStatus } from './error-status.js';
@@ -86,17 +86,11 @@ export interface RestServerOptions {
   /** Authenticates, authorises (route-access.ts) and rate-limits every request; absent = all allowed. */
   gatekeeper?: Gatekeeper;
   /** Serve HTTPS with this certificate; `ca` asks for and checks client certificates. */
-  tls?: TlsFiles;
+  tls?: TlsMaterial;
   /** Cap on infer requests in flight, checked before their bodies are read. */
   inflight?: InflightLimit;
 }
 
-/** PEM contents. */
-export interface TlsFiles {
-  cert: Buffer;
-  key: Buffer;
-  ca?: Buffer;
-}
 
 export interface RestAddress {
   host: string;

@@ -7,7 +7,8 @@
  */
 import { ADMIN, ANY, OPEN, READ, type Access } from '../../security/index.js';
 
-const OPEN_ROUTES = new Set(['/v2/health/live', '/v2/health/ready']);
+/** Routes no request needs credentials for (the OpenAPI document marks them so too). */
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
 
 export function routeAccess(method: string, route: string | undefined, params: unknown): Access {
   if (route === undefined) return ANY;

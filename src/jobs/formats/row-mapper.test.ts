@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isModelportError, type TensorSpec } from '../../core/index.js';
-import { halfToNumber } from './half-float.js';
+import { halfToNumber } from '../../core/index.js';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { openInput, openRowReader } from './reader.js';
 import { RowMapper } from './row-mapper.js';

@@ -14,9 +14,8 @@
  * from the reader's block directly; any row the fast check does not accept takes the general path
  * on its fields object, so what is accepted, and every reason given, stays the same.
  */
-import { ARRAY_TYPES, mpError, type Datatype, type NumericArray, type Tensor, type TensorSpec } from '../../core/index.js';
+import { ARRAY_TYPES, mpError, nestedShape, numberToBf16, numberToHalf, type Datatype, type NumericArray, type Tensor, type TensorSpec } from '../../core/index.js';
 import { CellRecord, rowCellsOf, type RowLayout } from './row-cells.js';
-import { numberToBf16, numberToHalf } from './half-float.js';
 import { parseNumber } from './number-text.js';
 import type { ErrorRow, InputRecord } from './types.js';
 
@@ -76,16 +75,6 @@ function show(value: unknown): string {
   return `an ${typeof value}`;
 }
 
-/** Shape of nested arrays, following first elements; [] for a scalar. */
-function nestedShape(value: unknown): number[] {
-  const shape: number[] = [];
-  let current = value;
-  while (Array.isArray(current)) {
-    shape.push(current.length);
-    current = current[0];
-  }
-  return shape;
-}
 
 /** One model input: where its values come from and the batch storage being filled. */
 class InputPlan {

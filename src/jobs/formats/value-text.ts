@@ -7,7 +7,7 @@
  * print as null there, and as NaN/Infinity/-Infinity in CSV.
  */
 import type { Datatype } from '../../core/index.js';
-import { bf16ToNumber, halfToNumber } from './half-float.js';
+import { bf16ToNumber, halfToNumber } from '../../core/index.js';
 import type { OutputValue } from './types.js';
 
 export function isFloatType(datatype: Datatype): boolean {

@@ -24,11 +24,11 @@ import { join } from 'node:path';
 import type PgBoss from 'pg-boss';
 import { isModelportError, mpError, silentLogger, toModelportError, type Logger } from '../../core/index.js';
 import type { DataPlaneApi } from '../../dataplane/index.js';
-import { BatchEngine, errorPartPath, partPath, type BatchPlan } from '../batch-engine.js';
+import { BatchEngine, errorPartPath, partPath, syncDir, type BatchPlan } from '../batch-engine.js';
 import type { BatchModel, BatchSummary } from '../batch-types.js';
 import { InProcessInferencer, type DescribedModel } from '../inprocess-inferencer.js';
 import { BatchStore, DEAD_QUEUE, MERGE_QUEUE, openBoss, PARTITION_QUEUE, type MergeMessage, type PartitionMessage } from './batch-store.js';
-import { mergeParts, stagingDir, syncDir } from './merge-parts.js';
+import { mergeParts, stagingDir } from './merge-parts.js';
 
 /** A model loaded in this process (what the app's openLocalModel gives). */
 export interface WorkerModel {

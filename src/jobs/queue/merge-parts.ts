@@ -10,10 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, rename, rm, unlink } from 'node:fs/promises';
+import { rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { mpError } from '../../core/index.js';
-import { errorPartPath, partPath, type BatchPlan } from '../batch-engine.js';
+import { errorPartPath, partPath, syncDir, type BatchPlan } from '../batch-engine.js';
 import { concatParts } from '../formats/index.js';
 
 /** Folder beside the parts where workers write a partition before moving it into the parts folder. */
@@ -56,17 +56,4 @@ export async function mergeParts(plan: BatchPlan): Promise<'merged' | 'already'>
   await rm(partsDir, { recursive: true, force: true });
   await rm(stagingDir(plan), { recursive: true, force: true });
   return 'merged';
-}
-
-/** Makes renames in `dir` durable where the platform can fsync a folder. */
-export async function syncDir(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some platforms cannot fsync a folder; the rename is still atomic.
-  } finally {
-    await handle?.close();
-  }
 }

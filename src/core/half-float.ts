@@ -1,6 +1,7 @@
 /**
- * FP16 and BF16 conversions. Core keeps both as raw 16-bit patterns (Node 20 has no half-precision
- * array), so batch inputs are encoded to patterns here and outputs decoded back for printing.
+ * FP16 and BF16 conversions. Tensors keep both as raw 16-bit patterns (Node 20 has no
+ * half-precision array); batch inputs are encoded to patterns with these, and outputs decoded back
+ * for printing or comparing.
  * Encoding goes through float32 first (as the model would see the value); both round to nearest,
  * ties to even.
  */
