@@ -38,6 +38,8 @@ interface WorkerProcess {
   id: string;
   child: ChildProcess;
   logs: Array<Record<string, unknown>>;
+  /** The last of what it wrote to stderr, for the message of a failure. */
+  stderr: () => string;
   exited: Promise<unknown>;
 }
 
@@ -92,8 +94,11 @@ function startWorker(id: string, url: string, repository: string): WorkerProcess
       // not a log line
     }
   });
-  child.stderr!.resume();
-  const worker = { id, child, logs, exited: once(child, 'exit') };
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const worker = { id, child, logs, stderr: () => stderr, exited: once(child, 'exit') };
   workers.push(worker);
   return worker;
 }
@@ -142,7 +147,15 @@ test('three workers share a job; one killed with SIGKILL mid-job, the job still 
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
   try {
     const [victim, ...survivors] = ['w0', 'w1', 'w2'].map((id) => startWorker(id, database!.url, repository));
-    await waitFor('the workers to be ready', () => workers.every((w) => w.logs.some((l) => l.msg === 'batch worker ready')) || undefined);
+    await waitFor('the workers to be ready', () => {
+      // A worker that died will never be ready: say why at once rather than after the timeout.
+      const dead = workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
+      if (dead) throw new Error(`worker ${dead.id} exited (${dead.child.exitCode ?? dead.child.signalCode}) before it was ready: ${dead.stderr()}`);
+      return workers.every((w) => w.logs.some((l) => l.msg === 'batch worker ready')) || undefined;
+    }).catch((error: Error) => {
+      const states = workers.map((w) => `${w.id}: last log ${JSON.stringify(w.logs.at(-1)?.msg)}, stderr ${JSON.stringify(w.stderr().slice(-500))}`);
+      throw new Error(`${error.message}\n${states.join('\n')}`);
+    });
 
     const distributedStart = performance.now();
     const output = join(dir, 'out.jsonl');
