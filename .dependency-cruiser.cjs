@@ -42,7 +42,8 @@ const homes = {
   '@grpc': 'src/adapters/grpc/',
   'prom-client': 'src/monitoring/',
   'better-sqlite3': 'src/repository/store/',
-  pg: 'src/repository/store/',
+  // The job queue holds one connection of its own beside pg-boss's pool (an advisory lock).
+  pg: '(src/repository/store/|src/jobs/queue/)',
   kysely: 'src/repository/store/',
   pino: '(src/monitoring/|src/app/|src/cli/)',
   commander: 'src/cli/',

@@ -86,11 +86,15 @@ export interface BossOptions {
   poolSize?: number;
 }
 
-const ADVISORY_LOCK_KEY = 0x6d70_6274; // "mpbt": serialises table creation between processes
+/**
+ * "mpbt": serialises the preparation (our tables and pg-boss's queues) between processes. Workers
+ * started together on a fresh database otherwise deadlock: pg-boss's create_queue inserts the
+ * queue row and then attaches a partition to its job table, and two of them interleaving take
+ * those locks in opposite orders.
+ */
+const ADVISORY_LOCK_KEY = 0x6d70_6274;
 
 const CREATE_TABLES = `
-  BEGIN;
-  SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY});
   CREATE TABLE IF NOT EXISTS modelport_batch_jobs (
     id text PRIMARY KEY,
     state text NOT NULL,
@@ -122,7 +126,6 @@ const CREATE_TABLES = `
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, partition_index)
   );
-  COMMIT;
 `;
 
 /** Starts pg-boss on the database (installing its schema on first use) and makes sure our tables and queues exist. */
@@ -145,17 +148,34 @@ export async function openBoss(options: BossOptions): Promise<PgBoss> {
     throw mpError('MP_ERR_REGISTRY_UNAVAILABLE', `cannot open the job queue at ${redactUrl(options.url)}: ${(error as Error).message}`, error);
   }
   try {
-    await boss.getDb().executeSql(CREATE_TABLES, []);
-    await boss.createQueue(DEAD_QUEUE, { name: DEAD_QUEUE, policy: 'standard' });
-    // stately: at most one waiting and one running message per key, so submitting a partition
-    // that is already queued adds nothing.
-    await boss.createQueue(PARTITION_QUEUE, { name: PARTITION_QUEUE, policy: 'stately', deadLetter: DEAD_QUEUE });
-    await boss.createQueue(MERGE_QUEUE, { name: MERGE_QUEUE, policy: 'stately', deadLetter: DEAD_QUEUE });
+    await prepareQueues(boss, options.url);
   } catch (error) {
     await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
     throw mpError('MP_ERR_REGISTRY_UNAVAILABLE', `cannot prepare the job queue tables: ${(error as Error).message}`, error);
   }
   return boss;
+}
+
+/**
+ * Creates our tables and the three queues while holding the advisory lock on a connection of its
+ * own: a session lock, because the queues are created through pg-boss's pool, on other connections.
+ */
+async function prepareQueues(boss: PgBoss, url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, application_name: 'modelport-batch' });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
+    await client.query(CREATE_TABLES);
+    await boss.createQueue(DEAD_QUEUE, { name: DEAD_QUEUE, policy: 'standard' });
+    // stately: at most one waiting and one running message per key, so submitting a partition
+    // that is already queued adds nothing.
+    await boss.createQueue(PARTITION_QUEUE, { name: PARTITION_QUEUE, policy: 'stately', deadLetter: DEAD_QUEUE });
+    await boss.createQueue(MERGE_QUEUE, { name: MERGE_QUEUE, policy: 'stately', deadLetter: DEAD_QUEUE });
+  } finally {
+    // Ending the session releases the lock too, even when the unlock cannot be sent.
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** The SQL of the two tables, through pg-boss's pool. */
