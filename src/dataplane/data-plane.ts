@@ -351,18 +351,38 @@ export class DataPlane implements DataPlaneApi {
   ): void {
     this.#metrics?.observeRequest(model, String(version), arm, context.protocol, outcome, elapsedNs / 1e9);
     if (this.#requestLog === undefined && payload === undefined) return;
+    // Every field written, absent ones as undefined (the logger leaves them out): objects of one
+    // shape, built without spreads, which profiled at ~16 µs per request under load.
     const entry: RequestLogEntry = {
-      ...requestIds(context),
+      requestId: context.requestId || undefined,
+      traceId: context.traceId || undefined,
       model,
       version: String(version),
       arm,
       protocol: context.protocol,
       outcome,
       latencyMs: elapsedNs / 1e6,
-      ...details,
+      queueMs: details.queueMs,
+      batchSize: details.batchSize,
+      error: details.error,
     };
     this.#requestLog?.(entry);
-    if (payload) this.#payloadLog!.offer({ time: new Date(), ...entry, ...payload });
+    if (payload) {
+      this.#payloadLog!.offer({
+        time: new Date(),
+        requestId: entry.requestId,
+        traceId: entry.traceId,
+        model,
+        version: entry.version,
+        arm,
+        protocol: entry.protocol,
+        outcome,
+        latencyMs: entry.latencyMs,
+        error: entry.error,
+        inputs: payload.inputs,
+        outputs: payload.outputs,
+      });
+    }
   }
 
   /**
@@ -419,14 +439,7 @@ function routeKey(request: InferenceRequest, context: RequestContext): RouteKey 
 
 function copyTensor(tensor: Tensor): Tensor {
   const data = tensor.data;
-  return { ...tensor, data: Array.isArray(data) ? [...data] : data.slice() };
-}
-
-function requestIds(context: RequestContext): { requestId?: string; traceId?: string } {
-  const ids: { requestId?: string; traceId?: string } = {};
-  if (context.requestId) ids.requestId = context.requestId;
-  if (context.traceId) ids.traceId = context.traceId;
-  return ids;
+  return { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, data: Array.isArray(data) ? [...data] : data.slice() };
 }
 
 function shouldServe(model: ModelEntry): boolean {
