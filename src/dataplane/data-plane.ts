@@ -62,7 +62,12 @@ export interface DataPlaneOptions {
   /** Called once per inference request that reached a model version, for request logs. */
   requestLog?: (entry: RequestLogEntry) => void;
   /** Sampled payload logging; `offer` must return at once. */
-  payloadLog?: { sample(model: string): boolean; offer(event: PayloadEvent): void };
+  payloadLog?: {
+    sample(model: string): boolean;
+    /** Copies of the inputs that outlive inference (whose buffers may move to a worker thread), for offer(). */
+    copyInputs(inputs: readonly Tensor[]): Tensor[];
+    offer(event: PayloadEvent): void;
+  };
   /**
    * Release routing (registry aliases, traffic splits, shadows) and the rollout analysis fed by
    * every request's outcome. Without it: the named version, else the highest READY one.
@@ -275,7 +280,7 @@ export class DataPlane implements DataPlaneApi {
     // Copied before the live request's buffers move to a worker thread.
     const mirror = decision.shadow ? this.#mirror(request, decision.shadow) : undefined;
     // Copied now, when sampled: inputs may be handed to a worker thread (their memory moves).
-    const loggedInputs = this.#payloadLog?.sample(entry.name) ? request.inputs.map(copyTensor) : undefined;
+    const loggedInputs = this.#payloadLog?.sample(entry.name) ? this.#payloadLog.copyInputs(request.inputs) : undefined;
     try {
       const validated = validateRequest(request, served.config);
       const driftCapture = this.#drift?.capture(entry.name, String(version), validated.inputs);

@@ -155,13 +155,14 @@ test('an event the ring has no room for is refused, and fits again once the logg
   const { batches, reader, control } = wire(4096);
   let appended = 0;
   while (batches.append(event(appended))) appended += 1;
-  // 21 blocks of 192 bytes (22 float64s of numbers, 8 + 6 bytes of tensors, padded) fill 4,032 of the 4,096.
-  assert.equal(appended, 21);
+  // 17 blocks of 232 bytes (26 float64s of numbers, 8 + 6 bytes of tensors, a request id of 4 or 6
+  // bytes, padded) fill 3,944 of the 4,096.
+  assert.equal(appended, 17);
   const first = batches.take()!;
-  assert.equal(reader.read(first).length, 21);
+  assert.equal(reader.read(first).length, 17);
   reader.release(first);
   assert.equal(Atomics.load(control, RING_USED), 0);
-  // The next block does not fit in the 64 bytes left at the end: it wraps to the start, and the batch says so.
+  // The next block does not fit in the 152 bytes left at the end: it wraps to the start, and the batch says so.
   for (let i = 0; i < 3; i++) assert.ok(batches.append(event(i)));
   const second = batches.take()!;
   assert.equal(second.at, 0);
@@ -296,4 +297,20 @@ test('the logging thread does not keep the process alive, after close or without
     const closed = await runNode(`${make('a')}\n${offer}\nawait logger.close();\nconsole.log(JSON.stringify(logger.counts()));`, 10_000);
     assert.deepEqual(JSON.parse(closed), [{ sink: 'file', written: 1, dropped: 0, failed: 0, queued: 0 }]);
     await runNode(`${make('b')}\n${offer}\nconsole.log('done');`, 10_000);
+  }));
+
+test('the logging thread runs at the lowest priority, so request and inference threads go first', { skip: process.platform !== 'linux' && 'per-thread priorities are read from /proc' }, () =>
+  withDir(async (dir) => {
+    const niceOfThreads = (): number[] =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+        // Field 19 (nice), counted after the command name's closing parenthesis.
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    assert.ok(!niceOfThreads().includes(19));
+    const logger = new PayloadLogger({ rates: new Map([['*', 1]]), sinks: [new RotatingFileSink(dir)] });
+    logger.offer(event(1));
+    await until(() => logger.counts()[0]!.written === 1, 'the record to be written');
+    assert.ok(niceOfThreads().includes(19), `nice values: ${niceOfThreads().join(' ')}`);
+    await logger.close();
   }));

@@ -13,6 +13,8 @@
  * `counts()` is synchronous and current.
  */
 import { Worker } from 'node:worker_threads';
+import type { Tensor } from '../../core/index.js';
+import { InputCopies } from './input-copies.js';
 import type { PayloadEvent } from './payload-event.js';
 import type { SinkDescriptor } from './payload-sinks.js';
 import {
@@ -85,6 +87,7 @@ export class PayloadLogger {
   readonly #control: Int32Array;
   readonly #counts: BigInt64Array;
   readonly #batches: BatchWriter;
+  readonly #copies = new InputCopies();
   /** Events dropped on this thread: lost to every sink. */
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -156,21 +159,29 @@ export class PayloadLogger {
   }
 
   /**
+   * Copies of a sampled request's inputs, for its event: taken before inference, since the
+   * request's buffers may move to a worker thread. Their memory is reused once offer() has them.
+   */
+  copyInputs(inputs: readonly Tensor[]): Tensor[] {
+    return this.#copies.copy(inputs);
+  }
+
+  /**
    * Hands an event over: copies it (its tensors' bytes) and returns; never modifies it and keeps
    * no reference to it. Dropped (and counted) when the hand-off to the logging thread is full.
    */
   offer(event: PayloadEvent): void {
     if (this.#worker === undefined) return;
-    if (this.#closed || this.#failed) {
-      this.#dropped += 1;
-      return;
-    }
+    const accepted = this.#accept(event);
+    this.#copies.release(event.inputs);
+    if (!accepted) this.#dropped += 1;
+  }
+
+  #accept(event: PayloadEvent): boolean {
+    if (this.#closed || this.#failed) return false;
     const batches = this.#batches;
     // Copied now, so that nothing of the request outlives its answer; refused when the ring is full.
-    if (batches.count + Atomics.load(this.#control, INFLIGHT_EVENTS) >= this.#maxQueued || !batches.append(event)) {
-      this.#dropped += 1;
-      return;
-    }
+    if (batches.count + Atomics.load(this.#control, INFLIGHT_EVENTS) >= this.#maxQueued || !batches.append(event)) return false;
     if (batches.count >= FLUSH_EVENTS || batches.reserved >= this.#flushBytes) {
       // After the current I/O callbacks, i.e. after this request's answer has been written.
       this.#immediate ??= setImmediate(this.#flush);
@@ -178,6 +189,7 @@ export class PayloadLogger {
       this.#timer = setTimeout(this.#flush, FLUSH_MS);
       this.#timer.unref();
     }
+    return true;
   }
 
   counts(): SinkCounts[] {

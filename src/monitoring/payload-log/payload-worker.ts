@@ -2,10 +2,11 @@
  * The payload logger's thread: everything but sampling and the copy of the tensors happens here,
  * off the thread that answers requests — building each record's JSON (base64 of the tensors,
  * sha256 of large ones), the per-sink bounded queues, and the sinks' file writes and webhook
- * POSTs. A record is built once and shared by every sink that has room for it; a sink whose queue
+ * POSTs. A record is built once and copied to every sink that has room for it; a sink whose queue
  * is full drops (and counts) without touching the others. Counters and the all-full flag live in
  * memory shared with the request thread (payload-wire.ts), updated after every batch and write.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RecordWriter, type RawEvent } from './payload-record.js';
 import { createSink, type PayloadSink } from './payload-sinks.js';
@@ -24,9 +25,24 @@ import {
   type WorkerSettings,
 } from './payload-wire.js';
 
+/** Records waiting for one sink write, as JSON lines in a buffer that is reused once written. */
+interface Chunk {
+  buffer: Buffer;
+  used: number;
+  count: number;
+}
+
+/** Room for a few hundred typical records; a record larger than this gets a chunk of its own size. */
+const CHUNK_BYTES = 256 * 1024;
+/** Written chunks kept for reuse per sink. */
+const SPARE_CHUNKS = 4;
+
 class SinkQueue {
-  readonly records: string[] = [];
-  /** Characters of JSON held: the queue's memory bound. */
+  /** Waiting to be written, oldest first; records are appended to the last. */
+  readonly chunks: Chunk[] = [];
+  readonly #spare: Buffer[] = [];
+  /** Records and bytes waiting: the queue's bounds. */
+  records = 0;
   bytes = 0;
   written = 0;
   dropped = 0;
@@ -36,9 +52,45 @@ class SinkQueue {
   constructor(
     readonly name: string,
     readonly sink: PayloadSink,
+    readonly batchSize: number,
   ) {}
+
+  /** Appends `record` (ASCII) and a line break. */
+  push(record: string): void {
+    const length = record.length;
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (chunk === undefined || chunk.count >= this.batchSize || chunk.used + length + 1 > chunk.buffer.length) {
+      const size = Math.max(CHUNK_BYTES, length + 1);
+      chunk = { buffer: (size === CHUNK_BYTES && this.#spare.pop()) || Buffer.allocUnsafeSlow(size), used: 0, count: 0 };
+      this.chunks.push(chunk);
+    }
+    // latin1 is a plain copy of ASCII, straight from the record's pieces (no flattening first).
+    chunk.buffer.write(record, chunk.used, length, 'latin1');
+    chunk.buffer[chunk.used + length] = 0x0a;
+    chunk.used += length + 1;
+    chunk.count += 1;
+    this.records += 1;
+    this.bytes += length + 1;
+  }
+
+  /** The oldest chunk, out of the queue: nothing is appended to it any more. */
+  shift(): Chunk | undefined {
+    const chunk = this.chunks.shift();
+    if (chunk !== undefined) {
+      this.records -= chunk.count;
+      this.bytes -= chunk.used;
+    }
+    return chunk;
+  }
+
+  /** A written chunk's memory, for the chunks to come. */
+  reuse(chunk: Chunk): void {
+    if (chunk.buffer.length === CHUNK_BYTES && this.#spare.length < SPARE_CHUNKS) this.#spare.push(chunk.buffer);
+  }
 }
 
+/** The lowest: a request or inference thread that wakes up preempts this one. */
+const PRIORITY = 19;
 const settings = workerData as WorkerSettings;
 const port = parentPort!;
 const control = new Int32Array(settings.control);
@@ -51,7 +103,7 @@ function post(message: FromWorker): void {
 }
 
 function full(queue: SinkQueue): boolean {
-  return queue.records.length >= settings.maxQueued || queue.bytes >= settings.maxQueuedBytes;
+  return queue.records >= settings.maxQueued || queue.bytes >= settings.maxQueuedBytes;
 }
 
 /** Counters and the all-full flag into shared memory, where the request thread reads them. */
@@ -63,7 +115,7 @@ function publish(queues: readonly SinkQueue[]): void {
     Atomics.store(counts, base + WRITTEN, BigInt(queue.written));
     Atomics.store(counts, base + DROPPED, BigInt(queue.dropped));
     Atomics.store(counts, base + FAILED, BigInt(queue.failed));
-    Atomics.store(counts, base + QUEUED, BigInt(queue.records.length));
+    Atomics.store(counts, base + QUEUED, BigInt(queue.records));
     if (!full(queue)) allFull = false;
   }
   Atomics.store(control, ALL_FULL, allFull ? 1 : 0);
@@ -72,17 +124,16 @@ function publish(queues: readonly SinkQueue[]): void {
 async function drain(queue: SinkQueue, queues: readonly SinkQueue[]): Promise<void> {
   queue.busy = true;
   try {
-    while (queue.records.length > 0) {
-      const batch = queue.records.splice(0, settings.batchSize);
-      for (const record of batch) queue.bytes -= record.length;
+    for (let chunk = queue.shift(); chunk !== undefined; chunk = queue.shift()) {
       publish(queues);
       try {
-        await queue.sink.write(batch);
-        queue.written += batch.length;
+        await queue.sink.write({ lines: chunk.buffer.subarray(0, chunk.used), count: chunk.count });
+        queue.written += chunk.count;
       } catch (error) {
-        queue.failed += batch.length;
+        queue.failed += chunk.count;
         post({ type: 'sink-error', sink: queue.name, message: (error as Error)?.message ?? String(error) });
       }
+      queue.reuse(chunk);
       publish(queues);
     }
   } finally {
@@ -103,7 +154,7 @@ function build(event: RawEvent, sink: string): string | null {
 function accept(message: BatchMessage, queues: readonly SinkQueue[]): void {
   try {
     for (const event of batches.read(message)) {
-      // Built once, for the first sink with room, and shared by the others.
+      // Built once, for the first sink with room, and copied to the others.
       let record: string | null | undefined;
       for (const queue of queues) {
         if (full(queue)) {
@@ -115,23 +166,37 @@ function accept(message: BatchMessage, queues: readonly SinkQueue[]): void {
           queue.failed += 1;
           continue;
         }
-        queue.records.push(record);
-        queue.bytes += record.length;
+        queue.push(record);
       }
     }
   } finally {
-    // The records are strings of their own: the ring's space can be written again.
+    // The records are copied out: the ring's space can be written again.
     batches.release(message);
     Atomics.sub(control, INFLIGHT_EVENTS, message.count);
   }
-  for (const queue of queues) if (!queue.busy && queue.records.length > 0) void drain(queue, queues);
+  for (const queue of queues) if (!queue.busy && queue.records > 0) void drain(queue, queues);
   publish(queues);
+}
+
+/**
+ * This thread works in bursts (a batch of records every ~20 ms); at the usual priority a burst
+ * delays the request and inference threads it shares cores with, and that delay, not the CPU time
+ * itself, is most of what logging cost in throughput. At a lower priority the scheduler lets them
+ * in first; the logging thread catches up in the gaps, its queue absorbing the wait. setPriority()
+ * on the calling thread is per-thread on Linux.
+ */
+function lowerPriority(): void {
+  try {
+    setPriority(PRIORITY);
+  } catch {
+    // Not permitted or not supported here: logging runs at the usual priority.
+  }
 }
 
 /** Writes what is queued for at most `timeoutMs`, closes the sinks, and says so. */
 async function close(queues: readonly SinkQueue[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && queues.some((q) => q.busy || q.records.length > 0)) {
+  while (Date.now() < deadline && queues.some((q) => q.busy || q.records > 0)) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   // A sink that cannot close in the time left is abandoned: the request thread ends this thread.
@@ -142,7 +207,8 @@ async function close(queues: readonly SinkQueue[], timeoutMs: number): Promise<v
 }
 
 async function main(): Promise<void> {
-  const queues = await Promise.all(settings.sinks.map(async ({ name, spec }) => new SinkQueue(name, await createSink(spec))));
+  lowerPriority();
+  const queues = await Promise.all(settings.sinks.map(async ({ name, spec }) => new SinkQueue(name, await createSink(spec), settings.batchSize)));
   publish(queues);
   // Messages sent before the sinks existed wait in the port until this listener is attached.
   port.on('message', (message: ToWorker) => {
