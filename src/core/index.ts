@@ -13,3 +13,4 @@ export * from './signature.js';
 export * from './logger.js';
 export * from './registry.js';
 export * from './version.js';
+export * from './background-thread.js';

@@ -6,8 +6,8 @@
  * batch's infer() by message (the input tensors' buffers are transferred, not copied), this side
  * calls the real inferencer (the data plane, at batch priority), and posts the outputs back.
  * Progress comes by message too, and cancelling is a message the engine thread turns into its
- * abort signal. The engine thread also lowers its own scheduling priority (nice 19, on Linux a
- * per-thread value): when cores are short, online requests' threads get them first.
+ * abort signal. The engine thread also lowers its own scheduling priority (runOnSpareCpu: SCHED_IDLE
+ * on Linux, else nice 19): online requests' threads never wait behind it.
  *
  * Errors cross as { code, message } and come back as ModelportErrors with the same code, so the
  * engine's retry rules and the job manager's handling see what they would see in one thread.

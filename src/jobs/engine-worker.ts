@@ -4,16 +4,13 @@
  * progress (at most every PROGRESS_MS, and whenever a partition completes) and then the summary or
  * the error. A 'cancel' message aborts the run between batches, as the job's signal would.
  */
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Tensor } from '../core/index.js';
+import { runOnSpareCpu, type Tensor } from '../core/index.js';
 import { BatchEngine } from './batch-engine.js';
 import type { BatchInferencer, BatchModel, BatchProgress } from './batch-types.js';
 import { fromWire, toWire, transferable, type EngineThreadData, type FromEngine, type ToEngine } from './engine-thread.js';
 
 const PROGRESS_MS = 100;
-/** The lowest scheduling priority: online requests' threads come first when cores are short. */
-const NICEST = 19;
 
 const port = parentPort!;
 const data = workerData as EngineThreadData;
@@ -62,13 +59,8 @@ function progress(value: BatchProgress): void {
 }
 
 async function main(): Promise<void> {
-  if (data.lowPriority) {
-    try {
-      setPriority(NICEST);
-    } catch {
-      // Not permitted or not supported here: the job runs at the usual priority.
-    }
-  }
+  // Online requests' threads come first: this thread runs on spare CPU only (where allowed).
+  if (data.lowPriority) await runOnSpareCpu();
   try {
     const summary = await new BatchEngine().run(data.spec, inferencer, { ...data.options, signal: controller.signal, onProgress: progress });
     post({ type: 'done', summary });

@@ -6,8 +6,8 @@
  * is full drops (and counts) without touching the others. Counters and the all-full flag live in
  * memory shared with the request thread (payload-wire.ts), updated after every batch and write.
  */
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { runOnSpareCpu } from '../../core/index.js';
 import { RecordWriter, type RawEvent } from './payload-record.js';
 import { createSink, type PayloadSink } from './payload-sinks.js';
 import {
@@ -89,8 +89,6 @@ class SinkQueue {
   }
 }
 
-/** The lowest: a request or inference thread that wakes up preempts this one. */
-const PRIORITY = 19;
 const settings = workerData as WorkerSettings;
 const port = parentPort!;
 const control = new Int32Array(settings.control);
@@ -178,21 +176,6 @@ function accept(message: BatchMessage, queues: readonly SinkQueue[]): void {
   publish(queues);
 }
 
-/**
- * This thread works in bursts (a batch of records every ~20 ms); at the usual priority a burst
- * delays the request and inference threads it shares cores with, and that delay, not the CPU time
- * itself, is most of what logging cost in throughput. At a lower priority the scheduler lets them
- * in first; the logging thread catches up in the gaps, its queue absorbing the wait. setPriority()
- * on the calling thread is per-thread on Linux.
- */
-function lowerPriority(): void {
-  try {
-    setPriority(PRIORITY);
-  } catch {
-    // Not permitted or not supported here: logging runs at the usual priority.
-  }
-}
-
 /** Writes what is queued for at most `timeoutMs`, closes the sinks, and says so. */
 async function close(queues: readonly SinkQueue[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -207,7 +190,8 @@ async function close(queues: readonly SinkQueue[], timeoutMs: number): Promise<v
 }
 
 async function main(): Promise<void> {
-  lowerPriority();
+  // Records are built in bursts; request and inference threads must never wait behind one.
+  void runOnSpareCpu();
   const queues = await Promise.all(settings.sinks.map(async ({ name, spec }) => new SinkQueue(name, await createSink(spec), settings.batchSize)));
   publish(queues);
   // Messages sent before the sinks existed wait in the port until this listener is attached.
