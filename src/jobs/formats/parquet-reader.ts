@@ -70,8 +70,8 @@ class ParquetRecord extends CellRecord {
   constructor(
     index: number,
     id: string,
-    private readonly block: ParquetBlock,
-    private readonly row: number,
+    readonly block: ParquetBlock,
+    readonly row: number,
   ) {
     super(index, id);
   }
@@ -93,6 +93,24 @@ class ParquetRecord extends CellRecord {
     return true;
   }
 
+  override readFloatRows(records: readonly InputRecord[], positions: Int32Array, out: Float32Array | Float64Array, stride: number): Uint8Array | undefined {
+    const block = this.block;
+    const rows = new Int32Array(records.length);
+    for (let r = 0; r < records.length; r++) {
+      const record = records[r];
+      if (!(record instanceof ParquetRecord) || record.block !== block) return undefined;
+      rows[r] = record.row;
+    }
+    for (let f = 0; f < positions.length; f++) if (positions[f]! < 0) return undefined;
+    const filled = new Uint8Array(records.length).fill(1);
+    for (let f = 0; f < positions.length; f++) {
+      const column = block.columns[positions[f]!]!;
+      if (column instanceof Float32Array || column instanceof Float64Array) gatherFloats(column, rows, out, f, stride, filled);
+      else gatherValues(column, rows, out, f, stride, filled);
+    }
+    return filled;
+  }
+
   protected buildFields(): Record<string, unknown> {
     const { columns, names, layout, safeNames } = this.block;
     const cells: unknown[] = new Array(columns.length);
@@ -108,6 +126,25 @@ class ParquetRecord extends CellRecord {
     }
     attachCells(fields, layout, cells);
     return fields;
+  }
+}
+
+/** Column values of `rows` into out[r * stride + f]; a non-finite value clears its row's flag. */
+function gatherFloats(column: Float32Array | Float64Array, rows: Int32Array, out: Float32Array | Float64Array, f: number, stride: number, filled: Uint8Array): void {
+  for (let r = 0, at = f; r < rows.length; r++, at += stride) {
+    const value = column[rows[r]!]!;
+    out[at] = value;
+    // NaN and ±Infinity: value - value is NaN.
+    if (value - value !== 0) filled[r] = 0;
+  }
+}
+
+/** The same for a column of another kind: only plain finite numbers are taken. */
+function gatherValues(column: DecodedArray, rows: Int32Array, out: Float32Array | Float64Array, f: number, stride: number, filled: Uint8Array): void {
+  for (let r = 0, at = f; r < rows.length; r++, at += stride) {
+    const value: unknown = column[rows[r]!];
+    if (typeof value === 'number' && Number.isFinite(value)) out[at] = value;
+    else filled[r] = 0;
   }
 }
 

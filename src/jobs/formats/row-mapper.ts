@@ -94,6 +94,8 @@ class InputPlan {
   /** Column positions of `fields` in the last row layout seen (see row-cells.ts). */
   private layout: RowLayout | undefined;
   private positions: Int32Array | undefined;
+  /** Per row of the batch: 1 when prefill() put its values in its slot. */
+  private prefilled: Uint8Array | undefined;
 
   // Batch state.
   private data: NumericArray | Uint8Array[] = new Float32Array(0);
@@ -290,14 +292,32 @@ class InputPlan {
    * The fast path of extract() for a CellRecord: true when the row's values are in the batch (as
    * extract would have put them); false when the row must go through extract().
    */
-  extractCells(record: CellRecord): boolean {
+  extractCells(record: CellRecord, row: number): boolean {
     if (!this.fromCells) return false;
     this.start = this.committed;
     this.problem = undefined;
     this.rowShapeNow = undefined;
-    if (!record.readFloats(this.positionsIn(record.layout), this.data as Float32Array | Float64Array, this.start)) return false;
-    this.count = this.fixedCount!;
+    const count = this.fixedCount!;
+    const data = this.data as Float32Array | Float64Array;
+    if (this.prefilled?.[row] === 1) {
+      // In place at row slot `row`, unless rows before it were refused.
+      const slot = row * count;
+      if (slot !== this.start) data.copyWithin(this.start, slot, slot + count);
+    } else if (!record.readFloats(this.positionsIn(record.layout), data, this.start)) return false;
+    this.count = count;
     return true;
+  }
+
+  /**
+   * Reads the batch's cells a column at a time where its records allow (readFloatRows), each row
+   * into its slot r * count, before the rows are taken one by one: a taken row's values then only
+   * move when a row before it was refused (slots only ever move down, onto slots already taken).
+   */
+  prefill(records: readonly InputRecord[]): void {
+    this.prefilled = undefined;
+    const first = records[0];
+    if (!this.fromCells || !(first instanceof CellRecord)) return;
+    this.prefilled = first.readFloatRows(records, this.positionsIn(first.layout), this.data as Float32Array | Float64Array, this.fixedCount!);
   }
 
   /**
@@ -429,11 +449,15 @@ export class RowMapper {
       throw mpError('MP_ERR_INTERNAL', `the model does not batch: map one row at a time (got ${records.length})`);
     }
     const plans = this.plans;
-    for (const plan of plans) plan.begin(records.length);
+    for (const plan of plans) {
+      plan.begin(records.length);
+      plan.prefill(records);
+    }
     const bareArray = plans.length === 1 && plans[0]!.fields === undefined;
     const accepted: InputRecord[] = [];
     const rejected: ErrorRow[] = [];
-    for (const record of records) {
+    for (let row = 0; row < records.length; row++) {
+      const record = records[row]!;
       let reason = record.error;
       // A CellRecord always has fields, and asking for them would build them.
       const fields = record instanceof CellRecord ? undefined : record.fields;
@@ -441,7 +465,7 @@ export class RowMapper {
       if (reason === undefined) {
         const cells = record instanceof CellRecord ? record : undefined;
         for (const plan of plans) {
-          if (cells !== undefined && plan.extractCells(cells)) continue;
+          if (cells !== undefined && plan.extractCells(cells, row)) continue;
           reason = plan.extract((fields ?? record.fields)!, bareArray);
           if (reason !== undefined) break;
         }
