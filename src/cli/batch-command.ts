@@ -11,7 +11,7 @@
 import { Option, type Command } from 'commander';
 import type { SingleBar } from 'cli-progress';
 import { openLocalModel, type LocalModel } from '../app/index.js';
-import { isModelportError } from '../core/index.js';
+import { isModelportError, runOnSpareCpu, type BackgroundPriority } from '../core/index.js';
 import type { BatchInferencer, BatchJobSpec, BatchProgress, BatchSummary, DataFormat } from '../jobs/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
 import { jobSpecFromFlags, type JobSpecFlags, positiveInteger } from './batch-flags.js';
@@ -30,6 +30,7 @@ interface BatchFlags extends JobSpecFlags {
   resume?: boolean;
   concurrency?: string;
   cpuCount?: string;
+  cpuPriority?: 'idle' | 'normal';
 }
 
 /** Seconds between progress lines when stderr is not a terminal. */
@@ -56,6 +57,9 @@ export function registerBatch(program: Command): void {
     .option('--partition-rows <n>', 'rows per partition, the unit of resumption (default 10000)')
     .option('--concurrency <n>', 'inference requests in flight (default: four per model instance)')
     .option('--cpu-count <n>', 'without --url: cores inference may use (default: all)')
+    .addOption(
+      new Option('--cpu-priority <priority>', 'idle: this process runs on spare CPU only, so a server on the same machine keeps its cores (default with --url); normal: it competes (default without)').choices(['idle', 'normal']),
+    )
     .action(async (model: string, flags: BatchFlags) => {
       let spec: BatchJobSpec;
       let concurrency: number | undefined;
@@ -87,6 +91,8 @@ export function registerBatch(program: Command): void {
       process.on('SIGTERM', onSignal);
       let local: LocalModel | undefined;
       let inferencer: BatchInferencer | undefined;
+      // Before the job starts its threads: on Linux a new thread inherits the scheduling class.
+      const priority = (flags.cpuPriority ?? (flags.url !== undefined ? 'idle' : 'normal')) === 'idle' ? await runOnSpareCpu() : 'unchanged';
       try {
         if (flags.url !== undefined) {
           const token = flags.token ?? process.env.MODELPORT_TOKEN;
@@ -107,7 +113,7 @@ export function registerBatch(program: Command): void {
           ...(concurrency !== undefined ? { concurrency } : {}),
         });
         progress.stop();
-        process.stdout.write(formatSummary(summary));
+        process.stdout.write(formatSummary(summary, priority));
       } catch (error) {
         progress.stop();
         if (controller.signal.aborted && isModelportError(error) && error.kind === 'CANCELLED') {
@@ -184,7 +190,13 @@ function createProgress(Bar: typeof SingleBar | undefined): ProgressView {
   };
 }
 
-function formatSummary(summary: BatchSummary): string {
+const PRIORITY_TEXT: Record<BackgroundPriority, string> = {
+  idle: 'spare CPU only (SCHED_IDLE)',
+  nice: 'lowered (nice 19; SCHED_IDLE not available)',
+  unchanged: 'normal',
+};
+
+function formatSummary(summary: BatchSummary, priority: BackgroundPriority): string {
   const lines = [
     `rows in:      ${summary.rowsIn}`,
     `rows out:     ${summary.rowsOut}`,
@@ -193,6 +205,7 @@ function formatSummary(summary: BatchSummary): string {
     `elapsed:      ${formatDuration(summary.elapsedMs)}`,
     `output:       ${summary.output}`,
     `errors file:  ${summary.errors}`,
+    `cpu priority: ${PRIORITY_TEXT[priority]}`,
   ];
   if (summary.partitionsResumed > 0) lines.push(`resumed:      ${summary.partitionsResumed} of ${summary.partitionsTotal} partitions were already done`);
   return `${lines.join('\n')}\n`;
