@@ -5,7 +5,7 @@
  * half-way that resumes to exactly the input's rows, byte-identical to an uninterrupted run.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { createRowWriter, openRowReader, type InputRecord } from '../../src/jobs
 import { modelport } from '../fixtures/cli-runner.js';
 import { assertClose, referenceRun } from '../fixtures/reference-model.js';
 import { examplesDir, repoRoot, startServer, type ServerProcess } from '../fixtures/server-process.js';
+import { hasChrt } from '../fixtures/thread-scheduling.js';
 
 const FEATURES = 256;
 const ROWS = 300;
@@ -46,15 +47,6 @@ interface JsonlOutput {
   id: string;
   index: number;
   output: number[];
-}
-
-function hasChrt(): boolean {
-  try {
-    execFileSync('chrt', ['--max'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function readJsonl<T>(path: string): T[] {
