@@ -123,7 +123,10 @@ test('at 3× capacity the excess is refused within milliseconds and accepted req
     assert.ok(refusedP50 < 50, `refusal p50 ${refusedP50.toFixed(1)} ms`);
     const immediateP99 = percentile(refused.filter((o) => !late.includes(o)).map((o) => o.ms), 99);
     assert.ok(immediateP99 < DEADLINE_MS, `p99 of immediate refusals ${immediateP99.toFixed(1)} ms, within the deadline`);
-    assert.ok(acceptedP99 <= DEADLINE_MS, `accepted p99 ${acceptedP99.toFixed(0)} ms within the ${DEADLINE_MS} ms deadline`);
+    // The server's deadline runs from when it reads the request; the client's clock runs from the
+    // send until its own event loop (which lags, measured) sees the answer, plus the loopback trip.
+    const slack = run.maxLagMs + 10;
+    assert.ok(acceptedP99 <= DEADLINE_MS + slack, `accepted p99 ${acceptedP99.toFixed(0)} ms within the ${DEADLINE_MS} ms deadline (+${slack.toFixed(0)} ms of client lag and transport)`);
   }
   assert.equal(rejectedAfter - rejectedBefore, refused.length, 'every refusal is counted in nv_inference_request_failure{reason="REJECTED"}');
   assert.ok(after.rss < before.rss + 256, `RSS ${before.rss.toFixed(0)} → ${after.rss.toFixed(0)} MiB`);
