@@ -7,13 +7,14 @@ import { describe, it } from 'node:test';
 import { buildSessionOptions } from './session-options.js';
 
 describe('buildSessionOptions', () => {
-  it('uses the instance thread budget, one inter-op thread, sequential execution, all optimisations, no spinning', () => {
+  it('uses the instance thread budget, one inter-op thread, sequential execution, all optimisations, no spinning, no engine logging below fatal', () => {
     assert.deepEqual(buildSessionOptions(3), {
       executionProviders: ['cpu'],
       intraOpNumThreads: 3,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      logSeverityLevel: 4,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   });

@@ -25,6 +25,10 @@ export function buildSessionOptions(intraOpThreads: number, parameters: Readonly
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Fatal only: a failing run reaches its caller as an error (answered to the client, logged by
+    // the server as JSON); onnxruntime's own copy, written straight to stderr, would only break a
+    // JSON log stream with coloured text lines.
+    logSeverityLevel: 4,
     // Idle intra-op threads do not spin by default: the HTTP thread, the other instances and
     // other models share the cores, and a spinning pool takes them away between batches.
     extra: { session: { intra_op: { allow_spinning: '0' } } },
