@@ -167,8 +167,9 @@ export class PayloadLogger {
   }
 
   /**
-   * Hands an event over: copies it (its tensors' bytes) and returns; never modifies it and keeps
-   * no reference to it. Dropped (and counted) when the hand-off to the logging thread is full.
+   * Hands an event over: copies it (its tensors' bytes) and returns, keeping no reference to it.
+   * Inputs that copyInputs() made are taken back for reuse (the caller must not read them after);
+   * any other tensor is left as it was. Dropped (and counted) when the hand-off is full.
    */
   offer(event: PayloadEvent): void {
     if (this.#worker === undefined) return;
