@@ -163,6 +163,9 @@ export async function openBoss(options: BossOptions): Promise<PgBoss> {
 async function prepareQueues(boss: PgBoss, url: string): Promise<void> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url, application_name: 'modelport-batch' });
+  // A connection lost meanwhile also fails the query in progress, which reports it; unheard, the
+  // client's 'error' event would end the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCK_KEY]);
@@ -173,7 +176,7 @@ async function prepareQueues(boss: PgBoss, url: string): Promise<void> {
     await boss.createQueue(PARTITION_QUEUE, { name: PARTITION_QUEUE, policy: 'stately', deadLetter: DEAD_QUEUE });
     await boss.createQueue(MERGE_QUEUE, { name: MERGE_QUEUE, policy: 'stately', deadLetter: DEAD_QUEUE });
   } finally {
-    // Ending the session releases the lock too, even when the unlock cannot be sent.
+    // Ending the session releases the lock.
     await client.end().catch(() => undefined);
   }
 }
