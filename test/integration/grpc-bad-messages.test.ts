@@ -14,10 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { credentials, Client, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { buildConformanceRepository } from '../../scripts/conformance-repository.js';
-import { rawBytes } from '../fixtures/grpc-client.js';
-import { repoRoot, startServer, type ServerProcess } from '../fixtures/server-process.js';
+import { grpcDefinition, rawBytes } from '../fixtures/grpc-client.js';
+import { startServer, type ServerProcess } from '../fixtures/server-process.js';
 import { randomFloats } from '../fixtures/v2-client.js';
 
 const BODY_LIMIT = 4 * 1024 * 1024;
@@ -25,15 +24,7 @@ const MAX_ELEMENTS = 100_000;
 const INFER = '/inference.GRPCInferenceService/ModelInfer';
 const STREAM = '/inference.GRPCInferenceService/ModelStreamInfer';
 
-const definition = loadSync(['grpc_service.proto'], {
-  includeDirs: [join(repoRoot, 'proto')],
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-});
-const methods = definition['inference.GRPCInferenceService'] as unknown as Record<
+const methods = grpcDefinition['inference.GRPCInferenceService'] as unknown as Record<
   string,
   { requestSerialize(value: object): Buffer; responseDeserialize(bytes: Buffer): unknown }
 >;
