@@ -140,7 +140,8 @@ export class OnnxInstance implements RuntimeInstance {
   }
 
   #spawn(): Promise<void> {
-    const worker = new Worker(WORKER_URL, { workerData: this.#init, name: `modelport ${this.name}`, execArgv: workerExecArgv() });
+    const execArgv = workerExecArgv();
+    const worker = new Worker(WORKER_URL, { workerData: this.#init, name: `modelport ${this.name}`, ...(execArgv ? { execArgv } : {}) });
     let settleLoad!: (error?: ModelportError) => void;
     const loaded = new Promise<void>((resolve, reject) => {
       settleLoad = (error) => (error === undefined ? resolve() : reject(error));
@@ -264,11 +265,13 @@ export class OnnxInstance implements RuntimeInstance {
 }
 
 /**
- * Workers inherit the process's Node flags, but --input-type (set when the server is started from
- * `node --input-type=module -e …`) makes a worker refuse to load its file.
+ * Workers inherit the process's Node flags (undefined: nothing passed). Passing them explicitly
+ * is refused for process-wide flags (--trace-gc, --perf-basic-prof…), so they are passed only
+ * when they must change: --input-type (set when the server is started from `node
+ * --input-type=module -e …`) makes a worker refuse to load its file, and then none are passed.
  */
-function workerExecArgv(): string[] {
-  return process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+function workerExecArgv(): string[] | undefined {
+  return process.execArgv.some((arg) => arg.startsWith('--input-type')) ? [] : undefined;
 }
 
 function messageOf(error: unknown): string {

@@ -4,11 +4,13 @@
  * against a JavaScript reference, a round trip of every datatype, run errors, and crash recovery.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProto_DataType, TensorProtoSchema } from 'onnx-buf';
 import type { Datatype, Logger, NumericArray, Tensor } from '../../core/index.js';
@@ -17,6 +19,7 @@ import { EXAMPLE_MLP, generateMlp } from '../../../scripts/generate-mlp.js';
 import type { OnnxInstance } from './onnx-instance.js';
 import { OnnxRuntime } from './onnx-runtime.js';
 
+const execFileAsync = promisify(execFile);
 const SMALL_MLP: MlpSpec = { inputSize: 16, hiddenSizes: [32], outputSize: 4, seed: 7 };
 
 const runtime = new OnnxRuntime();
@@ -425,5 +428,23 @@ describe('OnnxRuntime instances', () => {
       'MP_ERR_MODEL_LOAD',
       "instance 'absent_1_0'",
     );
+  });
+
+  it('starts instances in a process run with process-wide Node flags or with --input-type', async () => {
+    // Handing such flags to a worker explicitly is refused (ERR_WORKER_INVALID_EXEC_ARGV): node
+    // --trace-gc or --perf-basic-prof, used to study the server, must not stop models loading.
+    const script = `
+      const { OnnxRuntime } = await import(${JSON.stringify(new URL('./onnx-runtime.js', import.meta.url).href)});
+      const instance = await new OnnxRuntime().createInstance({ modelPath: ${JSON.stringify(smallMlpPath)}, name: 'flags_1_0', intraOpThreads: 1 });
+      const { outputs: [output] } = await instance.run([{ name: 'input', datatype: 'FP32', shape: [1, 16], data: new Float32Array(16) }], ['output']);
+      await instance.close();
+      process.stdout.write('shape ' + output.shape.join('x'));
+    `;
+    const scriptPath = join(dir, 'flags-check.mjs');
+    await writeFile(scriptPath, script);
+    for (const args of [['--trace-gc', scriptPath], ['--perf-basic-prof', scriptPath], ['--input-type=module', '-e', script]]) {
+      const { stdout } = await execFileAsync(process.execPath, args, { maxBuffer: 16 << 20 });
+      assert.match(stdout, /shape 1x4$/, `node ${args[0]}`);
+    }
   });
 });
