@@ -4,7 +4,8 @@
  * 1. Inputs: seeded rows of 256 FP32 features for the `mlp` example, written once (before anything
  *    is timed) as CSV and as Parquet at two sizes, 100k and 1M rows (`--quick`: 20k and 100k).
  * 2. For each file: first the ceiling, onnxruntime-node in this process on batches of the job's
- *    batch size already in memory (batch-baseline.ts), then `modelport batch` on the file as a
+ *    batch size already in memory (batch-baseline.ts), then the same job hand-written against
+ *    onnxruntime-node (batch-handwritten.ts), then `modelport batch` on the file as a
  *    child process, started as a user starts it. Rows/s is rows over the child's whole life (node
  *    start-up, model load, input scan, inference, writing and merging the output), and is given as
  *    a ratio to the ceiling measured just before it. Peak RSS is the child's ru_maxrss; the small
@@ -33,8 +34,8 @@ import { describeMachine } from './bench-report.js';
 import { firstBatchOutputs, measureBaseline, openBaseline, type BaselineFigure } from './batch-baseline.js';
 import { ensureInputs, FEATURE_NAMES, INPUT_ROW_GROUP_ROWS, type BenchInputs } from './batch-data.js';
 import { measureOnline, type OnlineResult } from './batch-online.js';
-import { startBatchCli, type BatchCliResult } from './batch-process.js';
-import { renderBatchReport, type BatchRun, type FileRun } from './batch-report.js';
+import { startBatchCli, startHandwritten, type BatchCliResult } from './batch-process.js';
+import { renderBatchReport, type BatchRun, type FileRun, type HandwrittenRun } from './batch-report.js';
 import { examplesRepository, repoRoot } from './modelport-process.js';
 import { replaceSection } from './readme-sections.js';
 
@@ -133,6 +134,32 @@ async function outputDiff(path: string, format: InputFormat, expected: Float32Ar
   return max;
 }
 
+/** The same job hand-written on onnxruntime-node (batch-handwritten.ts), timed like `modelport batch`. */
+async function runHandwritten(
+  modelPath: string,
+  input: string,
+  output: string,
+  format: InputFormat,
+  rows: number,
+  batchSize: number,
+  statsFile: string,
+  expected: Float32Array,
+): Promise<HandwrittenRun> {
+  const loadBefore = loadavg()[0]!;
+  const result = await startHandwritten({ modelPath, input, output, batchSize, statsFile }).result;
+  const run: HandwrittenRun = { result, rowsPerSecond: rows / result.wallSeconds, loadBefore, outputDiff: Number.NaN };
+  const written = /^rows: (\d+)$/m.exec(result.stdout);
+  if (result.exitCode !== 0) run.problem = `exit code ${result.exitCode ?? result.signal}: ${result.stderrTail.split('\n').slice(-3).join(' | ')}`;
+  else if (Number(written?.[1]) !== rows) run.problem = `${written?.[1] ?? 'no'} rows written of ${rows}`;
+  else {
+    run.outputDiff = await outputDiff(output, format, expected).catch(() => Number.NaN);
+    if (!(run.outputDiff <= 1e-5)) run.problem = `first outputs differ from in-process by ${run.outputDiff}`;
+  }
+  log(`  hand-written: ${Math.round(run.rowsPerSecond)} rows/s over ${result.wallSeconds.toFixed(1)} s, peak RSS ${result.peakRssMb.toFixed(0)} MB, CPU ${result.cpuPercent.toFixed(0)}%${run.problem ? `; PROBLEM: ${run.problem}` : ''}`);
+  rmSync(output, { force: true });
+  return run;
+}
+
 function serveHasDataRoot(): boolean {
   try {
     const help = execFileSync(process.execPath, [join(repoRoot, 'bin', 'modelport.js'), 'serve', '--help'], { encoding: 'utf8' });
@@ -179,6 +206,7 @@ async function main(): Promise<void> {
           const loadBeforeBaseline = loadavg()[0]!;
           const ceiling: BaselineFigure = await measureBaseline(baseline, settings.baselineWarmupMs, settings.baselineWindowMs);
           log(`${format} ${input.rows} rows: in-process ${Math.round(ceiling.rowsPerSecond)} rows/s (batch ${settings.batchSize}, ${ceiling.threads} threads)`);
+          const handwritten = await runHandwritten(modelPath, format === 'csv' ? input.csv : input.parquet, join(outputs, `hand-${input.rows}.${format}`), format, input.rows, settings.batchSize, join(workDir, 'exit-stats.json'), expected);
           const output = join(outputs, `out-${input.rows}.${format}`);
           const loadBefore = loadavg()[0]!;
           const running = startBatchCli({
@@ -203,6 +231,7 @@ async function main(): Promise<void> {
             result,
             rowsPerSecond: input.rows / result.wallSeconds,
             outputDiff: Number.NaN,
+            handwritten,
           };
           const problems: string[] = [];
           if (result.exitCode !== 0) problems.push(`exit code ${result.exitCode ?? result.signal}: ${result.stderrTail.split('\n').slice(-3).join(' | ')}`);
@@ -219,6 +248,7 @@ async function main(): Promise<void> {
           log(
             `  modelport batch: ${Math.round(run.rowsPerSecond)} rows/s over ${result.wallSeconds.toFixed(1)} s ` +
               `(engine ${result.summary?.engineRowsPerSecond ?? '?'} rows/s), ×${(run.rowsPerSecond / ceiling.rowsPerSecond).toFixed(2)} in-process, ` +
+              `×${(run.rowsPerSecond / handwritten.rowsPerSecond).toFixed(2)} hand-written, ` +
               `peak RSS ${result.peakRssMb.toFixed(0)} MB, CPU ${result.cpuPercent.toFixed(0)}%${run.problem ? `; PROBLEM: ${run.problem}` : ''}`,
           );
           runs.push(run);
@@ -278,7 +308,7 @@ async function main(): Promise<void> {
     const current = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Modelport benchmarks\n';
     writeFileSync(readme, replaceSection(current, 'batch', report));
     log(`wrote the batch section of ${readme}`);
-    const failed = runs.some((r) => r.problem !== undefined) || onlineError !== undefined || (online?.windows.some((w) => w.load.errors > 0) ?? false);
+    const failed = runs.some((r) => r.problem !== undefined || r.handwritten?.problem !== undefined) || onlineError !== undefined || (online?.windows.some((w) => w.load.errors > 0) ?? false);
     if (failed) process.exitCode = 1;
   } finally {
     rmSync(workDir, { recursive: true, force: true });

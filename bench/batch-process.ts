@@ -3,7 +3,8 @@
  * outside: wall time from spawn to exit, peak resident memory and CPU time (from the exit hook in
  * batch-exit-stats.ts, with /proc samples as the fallback), and the summary it prints (rows in and
  * out, failed rows, the engine's own rows/s). Used for the timed runs from files and for the job
- * that runs beside online traffic (with --url).
+ * that runs beside online traffic (with --url); and the hand-written job of batch-handwritten.ts,
+ * watched the same way.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,6 +17,7 @@ import { cpuSeconds } from './process-sampler.js';
 
 const bin = join(repoRoot, 'bin', 'modelport.js');
 const exitHook = join(repoRoot, 'dist', 'bench', 'batch-exit-stats.js');
+const handwritten = join(repoRoot, 'dist', 'bench', 'batch-handwritten.js');
 
 export interface BatchCliOptions {
   model: string;
@@ -106,9 +108,20 @@ export function batchArgs(options: BatchCliOptions): string[] {
 }
 
 export function startBatchCli(options: BatchCliOptions): RunningBatch {
+  return startWatched([bin, ...batchArgs(options)], options.statsFile);
+}
+
+/** The hand-written job (batch-handwritten.ts) on the same file, watched the same way. */
+export function startHandwritten(options: { modelPath: string; input: string; output: string; batchSize: number; statsFile: string }): RunningBatch {
+  return startWatched([handwritten, options.modelPath, options.input, options.output, String(options.batchSize)], options.statsFile);
+}
+
+/** Spawns `node --import <exit hook> ...args` and watches it until it exits. */
+function startWatched(args: string[], statsFile: string): RunningBatch {
+  const options = { statsFile };
   rmSync(options.statsFile, { force: true });
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', pathToFileURL(exitHook).href, bin, ...batchArgs(options)], {
+  const child = spawn(process.execPath, ['--import', pathToFileURL(exitHook).href, ...args], {
     cwd: repoRoot,
     // Not a terminal: the CLI prints a plain progress line every few seconds instead of a bar.
     stdio: ['ignore', 'pipe', 'pipe'],
