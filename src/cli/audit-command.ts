@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { AuditEntry } from '../core/index.js';
 import { parsePositiveCount, parseTime } from './management-args.js';
 import { ManagementClient, clientOptions, formatTime, printJson, type ClientFlags } from './management-client.js';
-import { formatTable } from './models-command.js';
+import { formatTable } from './table.js';
 import { reportFailure } from './exit.js';
 
 interface AuditFlags extends ClientFlags {

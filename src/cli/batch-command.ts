@@ -10,18 +10,17 @@
  */
 import { Option, type Command } from 'commander';
 import type { SingleBar } from 'cli-progress';
-import { openLocalModel, type LocalModel } from '../app/index.js';
+import type { LocalModel } from '../app/index.js';
 import { isModelportError, runOnSpareCpu, type BackgroundPriority } from '../core/index.js';
-import type { BatchInferencer, BatchJobSpec, BatchProgress, BatchSummary, DataFormat } from '../jobs/index.js';
+import type { BatchInferencer, BatchJobSpec, BatchProgress, BatchSummary } from '../jobs/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
-import { jobSpecFromFlags, type JobSpecFlags, positiveInteger } from './batch-flags.js';
+import { DATA_FORMATS, jobSpecFromFlags, type JobSpecFlags, positiveInteger } from './batch-flags.js';
 
 // The engine, its file formats and the progress bar are loaded when `batch` runs, not on every
 // start of the command line: the other subcommands have no use for them.
 const loadJobs = () => import('../jobs/index.js');
 const loadProgressBar = async () => (await import('cli-progress')).SingleBar;
 
-const DATA_FORMATS: readonly DataFormat[] = ['jsonl', 'csv', 'parquet'];
 
 interface BatchFlags extends JobSpecFlags {
   modelRepository?: string;
@@ -98,6 +97,7 @@ export function registerBatch(program: Command): void {
           const token = flags.token ?? process.env.MODELPORT_TOKEN;
           inferencer = new RemoteInferencer({ url: flags.url, model, ...(spec.version !== undefined ? { version: spec.version } : {}), ...(token ? { token } : {}) });
         } else {
+          const { openLocalModel } = await import('../app/index.js');
           local = await openLocalModel({ modelRepository: flags.modelRepository!, model, ...(cpuCount !== undefined ? { cpuCount } : {}) });
           const opened = local;
           inferencer = new InProcessInferencer(local.dataPlane, {

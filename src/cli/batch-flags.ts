@@ -5,6 +5,9 @@
  */
 import type { BatchJobSpec, DataFormat } from '../jobs/index.js';
 
+/** The formats --format and --output-format accept (the jobs module itself loads on use). */
+export const DATA_FORMATS: readonly DataFormat[] = ['jsonl', 'csv', 'parquet'];
+
 export interface JobSpecFlags {
   modelVersion?: string;
   input: string;

@@ -9,11 +9,10 @@
  * submitted or the wait was interrupted, 2 for a bad command line.
  */
 import { Option, type Command } from 'commander';
-import { openLocalModel } from '../app/index.js';
 import { isModelportError } from '../core/index.js';
-import { BatchQueue, DATA_FORMATS, InProcessInferencer, type BatchJobSpec, type BatchModel, type DistributedJobStatus } from '../jobs/index.js';
+import type { BatchJobSpec, BatchModel, BatchQueue, DistributedJobStatus } from '../jobs/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
-import { jobSpecFromFlags, type JobSpecFlags, nonNegativeInteger, positiveInteger } from './batch-flags.js';
+import { DATA_FORMATS, jobSpecFromFlags, type JobSpecFlags, nonNegativeInteger, positiveInteger } from './batch-flags.js';
 
 interface SubmitFlags extends JobSpecFlags {
   registry: string;
@@ -75,6 +74,7 @@ export function registerBatchSubmit(program: Command): void {
       let jobId: string | undefined;
       try {
         const described = await describeModel(flags.modelRepository, model, spec.version);
+        const { BatchQueue } = await import('../jobs/index.js');
         queue = await BatchQueue.open({ url: flags.registry });
         const submitted = await queue.submit(spec, described, {
           resume: flags.resume === true,
@@ -115,6 +115,7 @@ export function registerBatchSubmit(program: Command): void {
 
 /** The model as the workers will load it: loaded here once, described (digest included), closed. */
 async function describeModel(modelRepository: string, model: string, version: string | undefined): Promise<BatchModel> {
+  const [{ openLocalModel }, { InProcessInferencer }] = await Promise.all([import('../app/index.js'), import('../jobs/index.js')]);
   const local = await openLocalModel({ modelRepository, model, cpuCount: 1 });
   try {
     const described = await new InProcessInferencer(local.dataPlane, {

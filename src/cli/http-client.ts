@@ -4,6 +4,8 @@
  * credential of --token or $MODELPORT_TOKEN.
  */
 export const DEFAULT_URL = 'http://localhost:8000';
+/** Where `--grpc` without an address looks for the server. */
+export const DEFAULT_GRPC_ADDRESS = 'localhost:8001';
 
 /** `Authorization: Bearer …` for a token given on the command line or in $MODELPORT_TOKEN; none without. */
 export function authorizationHeader(token: string | undefined = process.env.MODELPORT_TOKEN): Record<string, string> {

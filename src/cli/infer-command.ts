@@ -6,9 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { DEFAULT_GRPC_ADDRESS } from '../adapters/grpc/index.js';
 import { nestedShape } from '../core/index.js';
-import { DEFAULT_URL } from './http-client.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_URL } from './http-client.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 import { grpcTransport, httpTransport, type CliInput, type TensorMeta } from './infer-transport.js';
 import { parseNpy } from './npy-file.js';
@@ -24,7 +23,7 @@ export function registerInfer(program: Command): void {
     .option('--url <url>', 'server base URL', DEFAULT_URL)
     .option('--grpc [address]', `use the gRPC endpoint (default address ${DEFAULT_GRPC_ADDRESS})`)
     .action(async (model: string, flags: { input: string[]; output?: string[]; modelVersion?: string; url: string; grpc?: string | true }) => {
-      const transport = flags.grpc ? grpcTransport(flags.grpc === true ? DEFAULT_GRPC_ADDRESS : flags.grpc) : httpTransport(flags.url);
+      const transport = flags.grpc ? await grpcTransport(flags.grpc === true ? DEFAULT_GRPC_ADDRESS : flags.grpc) : httpTransport(flags.url);
       try {
         const metadata = await transport.metadata(model, flags.modelVersion);
         const inputs: CliInput[] = [];

@@ -4,7 +4,6 @@
  * the same thing: the response with outputs as plain JSON arrays.
  */
 import { ARRAY_TYPES, isDatatype, writeBinaryTensorData, type Datatype } from '../core/index.js';
-import { GrpcInferenceClient } from '../adapters/grpc/index.js';
 import { getJson, request } from './http-client.js';
 
 export interface TensorMeta {
@@ -132,7 +131,9 @@ export function httpTransport(url: string): InferTransport {
   };
 }
 
-export function grpcTransport(address: string): InferTransport {
+/** gRPC's modules load here, only for --grpc. */
+export async function grpcTransport(address: string): Promise<InferTransport> {
+  const { GrpcInferenceClient } = await import('../adapters/grpc/index.js');
   const client = new GrpcInferenceClient(address, process.env.MODELPORT_TOKEN);
   return {
     async metadata(model, version) {

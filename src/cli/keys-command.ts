@@ -11,7 +11,7 @@ import { openRegistryStore, type RegistryStore } from '../repository/index.js';
 import { generateApiKey, ROLES, type ApiKeyRecord, type Role } from '../security/index.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 import { printJson, printLines } from './management-client.js';
-import { formatTable } from './models-command.js';
+import { formatTable } from './table.js';
 
 interface StoreFlags {
   registry?: string;

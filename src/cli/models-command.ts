@@ -1,7 +1,7 @@
 /** `modelport models`: a table of a running server's models, versions, states and reasons. */
 import type { Command } from 'commander';
-import { DEFAULT_GRPC_ADDRESS, GrpcInferenceClient } from '../adapters/grpc/index.js';
-import { DEFAULT_URL, postJson } from './http-client.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_URL, postJson } from './http-client.js';
+import { formatTable } from './table.js';
 import { reportFailure } from './exit.js';
 
 interface IndexEntry {
@@ -33,6 +33,8 @@ export function registerModels(program: Command): void {
 }
 
 async function grpcIndex(address: string): Promise<IndexEntry[]> {
+  // gRPC's modules load only for --grpc.
+  const { GrpcInferenceClient } = await import('../adapters/grpc/index.js');
   const client = new GrpcInferenceClient(address, process.env.MODELPORT_TOKEN);
   try {
     const { models } = await client.call<{ models: Array<{ name: string; version: string; state: string; reason: string }> }>('RepositoryIndex', {});
@@ -43,8 +45,3 @@ async function grpcIndex(address: string): Promise<IndexEntry[]> {
   }
 }
 
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}

@@ -11,7 +11,7 @@ import type { RoutingChange, RoutingView } from '../dataplane/index.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 import { parseShadow, parseSplit, type Arm } from './management-args.js';
 import { ManagementClient, clientOptions, formatTime, modelPath, printJson, printLines, type ClientFlags } from './management-client.js';
-import { formatTable } from './models-command.js';
+import { formatTable } from './table.js';
 
 interface RouteFlags extends ClientFlags {
   file?: string;

@@ -21,7 +21,7 @@ import {
   shortDigest,
   type ClientFlags,
 } from './management-client.js';
-import { formatTable } from './models-command.js';
+import { formatTable } from './table.js';
 
 interface PushFlags extends ClientFlags {
   alias?: string;

@@ -7,8 +7,7 @@
  * other workers. Logs are JSON lines on stdout (pretty on a terminal), one per partition done.
  */
 import { Option, type Command } from 'commander';
-import { openLocalModel } from '../app/index.js';
-import { runWorker, type BatchWorker } from '../jobs/index.js';
+import type { BatchWorker } from '../jobs/index.js';
 import { createLogger } from '../monitoring/index.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
 
@@ -70,6 +69,7 @@ export function registerWorker(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        const [{ openLocalModel }, { runWorker }] = await Promise.all([import('../app/index.js'), import('../jobs/index.js')]);
         worker = await runWorker({
           url: flags.registry,
           openModel: (model) =>

@@ -7,8 +7,6 @@
 import { credentials, loadPackageDefinition, Metadata, status as Status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { packageDefinition } from './proto-definitions.js';
 
-export const DEFAULT_GRPC_ADDRESS = 'localhost:8001';
-
 type ClientConstructor = new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options: object) => Client;
 type UnaryMethod = (request: object, metadata: Metadata, callback: (error: ServiceError | null, response: unknown) => void) => void;
 
@@ -17,7 +15,7 @@ export class GrpcInferenceClient {
   readonly #token: string | undefined;
 
   /** `token`: an API key or JWT sent as `authorization: Bearer …` metadata. */
-  constructor(address: string = DEFAULT_GRPC_ADDRESS, token?: string) {
+  constructor(address: string, token?: string) {
     this.#token = token;
     const loaded = loadPackageDefinition(packageDefinition()) as unknown as { inference: { GRPCInferenceService: ClientConstructor } };
     this.#client = new loaded.inference.GRPCInferenceService(address, credentials.createInsecure(), {

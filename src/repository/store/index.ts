@@ -7,9 +7,15 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isModelportError, mpError, type Logger } from '../../core/index.js';
 import type { RegistryStore } from '../registry-store.js';
-import { KyselyRegistryStore } from './kysely-registry-store.js';
+import type { KyselyRegistryStore } from './kysely-registry-store.js';
 
-export { KyselyRegistryStore, type RegistryStoreOptions } from './kysely-registry-store.js';
+export type { RegistryStoreOptions } from './kysely-registry-store.js';
+
+/**
+ * The store and its database drivers (kysely, pg, better-sqlite3: a third of a second to load) are
+ * loaded when a registry is opened, not by every command that imports the repository.
+ */
+const loadStore = async (): Promise<typeof KyselyRegistryStore> => (await import('./kysely-registry-store.js')).KyselyRegistryStore;
 
 type StoreLocation = { engine: 'sqlite'; path: string } | { engine: 'postgres'; url: string };
 
@@ -46,6 +52,7 @@ export function redact(url: string): string {
 /** Opens the registry at `url` and migrates its schema; the caller closes it. */
 export async function openRegistryStore(url: string, options: { logger?: Logger } = {}): Promise<RegistryStore> {
   const location = parseRegistryUrl(url);
+  const KyselyRegistryStore = await loadStore();
   let store: KyselyRegistryStore;
   if (location.engine === 'sqlite') {
     if (location.path !== ':memory:') mkdirSync(dirname(location.path), { recursive: true });
