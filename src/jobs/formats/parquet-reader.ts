@@ -25,6 +25,11 @@ import type { InputRecord, ReaderOptions } from './types.js';
 
 /** Rows per block of records. */
 const BLOCK_ROWS = 4096;
+/**
+ * Rows of a window copied out before its end so the next window decodes while they are inferred
+ * (see blocks()); ~16 MB for 256 FLOAT columns, about half a second of inference for a small model.
+ */
+const DEFAULT_PREFETCH_ROWS = 16_384;
 /** Largest decoded window (estimated from the footer's uncompressed sizes). */
 const WINDOW_BYTES = 192 * 1024 * 1024;
 /** A window holds at least this many rows, however wide they are. */
@@ -188,6 +193,8 @@ function copyRows(data: DecodedArray, from: number, to: number): DecodedArray {
 export interface ParquetSourceOptions {
   /** Largest decoded window, estimated from the footer (default 192 MiB); tests make it small. */
   windowBytes?: number;
+  /** Rows copied out of a window before its end so that the next one decodes meanwhile (default 16,384). */
+  prefetchRows?: number;
 }
 
 /** A Parquet file open for reading row ranges in ascending order (a job's partitions). */
@@ -202,11 +209,13 @@ export class ParquetSource {
   #loading: Promise<void> = Promise.resolve();
   readonly #pages = new PagePool();
   readonly #windowBytes: number;
+  readonly #prefetchRows: number;
 
   private constructor(path: string, file: ParquetFile, options: ParquetSourceOptions) {
     this.#path = path;
     this.#file = file;
     this.#windowBytes = options.windowBytes ?? WINDOW_BYTES;
+    this.#prefetchRows = options.prefetchRows ?? DEFAULT_PREFETCH_ROWS;
     this.#names = parquetSchema(file.metadata).children.map((child) => child.element.name);
     this.#layout = rowLayout(this.#names);
     this.#safeNames = !this.#names.includes('__proto__');
@@ -228,32 +237,69 @@ export class ParquetSource {
     return this.#file.close();
   }
 
-  /** Records of rows [range.startRow, range.endRow), in blocks. */
+  /**
+   * Records of rows [range.startRow, range.endRow), in blocks.
+   *
+   * Decoding a window takes a while (a row group of 256 FLOAT columns: about a second), and the
+   * model would idle through it once the rows in flight are done. So when this range reads a window
+   * to its end, the window's last rows (up to prefetchRows) are copied out first, the window is let
+   * go, and the next one starts decoding while those rows are inferred. Memory stays one window
+   * plus the copied rows; the next window's pages are the old one's.
+   */
   async *blocks(range: RowRange, idColumn: string | undefined): AsyncGenerator<InputRecord[]> {
     const end = Math.min(range.endRow, this.rows);
     const idPosition = idColumn === undefined ? -1 : this.#names.indexOf(idColumn);
     for (const span of this.#spans) {
       const from = Math.max(span.start, range.startRow);
       const to = Math.min(span.end, end);
-      for (let start = from; start < to; start += BLOCK_ROWS) {
+      let start = from;
+      while (start < to) {
         const stop = Math.min(to, start + BLOCK_ROWS);
         const window = await this.#windowFor(span, start, stop);
-        const offset = start - window.start;
-        const block = new ParquetBlock(
-          window.columns.map((column) => copyRows(column, offset, offset + stop - start)),
-          this.#names,
-          this.#layout,
-          this.#safeNames,
-        );
-        const ids = idPosition < 0 ? undefined : block.columns[idPosition]!;
-        const records: InputRecord[] = new Array(stop - start);
-        for (let row = 0; row < stop - start; row++) {
-          const index = start + row;
-          records[row] = new ParquetRecord(index, ids === undefined ? String(index) : idOf(ids[row], index), block, row);
+        if (window.end - start <= this.#prefetchRows && to >= window.end && window.end < this.rows) {
+          const rest: InputRecord[][] = [];
+          for (let at = start; at < window.end; at += BLOCK_ROWS) rest.push(this.#block(window, at, Math.min(window.end, at + BLOCK_ROWS), idPosition));
+          this.#prefetch(window.end);
+          yield* rest;
+          start = window.end;
+        } else {
+          yield this.#block(window, start, stop, idPosition);
+          start = stop;
         }
-        yield records;
       }
     }
+  }
+
+  /** Records of rows [start, stop) of `window`, over copies of their slice of each column. */
+  #block(window: Window, start: number, stop: number, idPosition: number): InputRecord[] {
+    const offset = start - window.start;
+    const block = new ParquetBlock(
+      window.columns.map((column) => copyRows(column, offset, offset + stop - start)),
+      this.#names,
+      this.#layout,
+      this.#safeNames,
+    );
+    const ids = idPosition < 0 ? undefined : block.columns[idPosition]!;
+    const records: InputRecord[] = new Array(stop - start);
+    for (let row = 0; row < stop - start; row++) {
+      const index = start + row;
+      records[row] = new ParquetRecord(index, ids === undefined ? String(index) : idOf(ids[row], index), block, row);
+    }
+    return records;
+  }
+
+  /** Starts decoding the window that begins at `row` (not awaited: the next #windowFor waits for it). */
+  #prefetch(row: number): void {
+    const span = this.#spans.find((s) => s.start <= row && row < s.end);
+    if (span === undefined) return;
+    const loading = this.#loading.then(
+      () => this.#decode(span, row, row + 1).then(() => undefined),
+      // The failure before this one was reported to its reader; the next reader decodes afresh.
+      () => undefined,
+    );
+    // A failure is reported to whoever asks for the window next; nobody may ask (a cancelled job).
+    loading.catch(() => undefined);
+    this.#loading = loading;
   }
 
   /** The window holding rows [start, stop) of `span`, decoding a new one when needed. */
@@ -262,36 +308,43 @@ export class ParquetSource {
     await this.#loading;
     const current = this.#window;
     if (current !== undefined && current.start <= start && stop <= current.end) return current;
+    const loading = this.#decode(span, start, stop);
+    // Its failure goes to this caller and to later ones through #loading, which is marked handled:
+    // there may be no later caller.
+    const settled = loading.then(() => undefined);
+    settled.catch(() => undefined);
+    this.#loading = settled;
+    return loading;
+  }
+
+  /** Decodes the window of `span` that starts at `start` and holds at least [start, stop). */
+  async #decode(span: GroupSpan, start: number, stop: number): Promise<Window> {
     const rows = Math.max(MIN_WINDOW_ROWS, span.rowBytes > 0 ? Math.floor(this.#windowBytes / span.rowBytes) : span.end - start);
     const end = Math.min(span.end, Math.max(stop, start + rows));
-    let loaded!: Window;
-    this.#loading = (async () => {
-      // Let the old window go before the new one is decoded, its pages to be decoded into.
-      this.#window = undefined;
-      this.#pages.recycle();
-      try {
-        // A scan of its own per window: a scan keeps what it decoded last (to slice later reads
-        // from), which must not outlive the window now that its pages are used again.
-        const pages = this.#pages;
-        const scan = await parquetScan({
-          file: this.#file.buffer,
-          metadata: this.#file.metadata,
-          useOffsetIndex: true,
-          compressors: { SNAPPY: (input, length) => snappyDecompress(input, length, pages.page(length)) },
-        });
-        const columns: DecodedArray[] = [];
-        // Column after column: only one column's compressed bytes are held at a time.
-        for (const column of this.#names) columns.push(await scan.readColumn({ column, rowStart: start, rowEnd: end }));
-        loaded = { start, end, columns };
-        this.#window = loaded;
-      } catch (error) {
-        throw parquetInputError(this.#path, error);
-      } finally {
-        this.#pages.trim();
-      }
-    })();
-    await this.#loading;
-    return loaded;
+    // Let the old window go before the new one is decoded, its pages to be decoded into.
+    this.#window = undefined;
+    this.#pages.recycle();
+    try {
+      // A scan of its own per window: a scan keeps what it decoded last (to slice later reads
+      // from), which must not outlive the window now that its pages are used again.
+      const pages = this.#pages;
+      const scan = await parquetScan({
+        file: this.#file.buffer,
+        metadata: this.#file.metadata,
+        useOffsetIndex: true,
+        compressors: { SNAPPY: (input, length) => snappyDecompress(input, length, pages.page(length)) },
+      });
+      const columns: DecodedArray[] = [];
+      // Column after column: only one column's compressed bytes are held at a time.
+      for (const column of this.#names) columns.push(await scan.readColumn({ column, rowStart: start, rowEnd: end }));
+      const loaded: Window = { start, end, columns };
+      this.#window = loaded;
+      return loaded;
+    } catch (error) {
+      throw parquetInputError(this.#path, error);
+    } finally {
+      this.#pages.trim();
+    }
   }
 }
 

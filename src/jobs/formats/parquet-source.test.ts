@@ -1,13 +1,15 @@
 /**
  * ParquetSource: ranges read in order from one source give the rows a fresh read of each range
  * gives, across row groups and across windows (each decompressed into the pages of the window
- * before it), for FLOAT, DOUBLE, INT64 and string columns.
+ * before it, while the rows copied out of that one are still in use), for FLOAT, DOUBLE, INT64 and
+ * string columns.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { parquetMetadata } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { ParquetSource, readParquet } from './parquet-reader.js';
 import { CellRecord } from './row-cells.js';
@@ -29,18 +31,60 @@ test('ranges read from one source, window after window, equal fresh reads', asyn
     rowGroupSize: 4000,
   })));
   const ranges = [[0, 1500], [1500, 3999], [3999, 4001], [4001, 8000], [8000, 9000]] as const;
-  // Default windows (a row group each), and windows of a few hundred rows (many per group).
+  // Default windows (a row group each), and windows of a few hundred rows (many per group); the
+  // rows before a window's end copied out while the next one decodes (prefetch) or not.
   for (const windowBytes of [undefined, 16 * 1024]) {
-    const source = await ParquetSource.open(path, windowBytes === undefined ? {} : { windowBytes });
-    try {
-      for (const [startRow, endRow] of ranges) {
-        const got: InputRecord[] = [];
-        for await (const block of source.blocks({ startRow, endRow }, 'id')) got.push(...block.map((r) => (r as CellRecord).toPlain()));
+    for (const prefetchRows of [0, 1000, undefined]) {
+      const label = `windows of ${windowBytes ?? 'default'} bytes, prefetch ${prefetchRows ?? 'default'}`;
+      const source = await ParquetSource.open(path, { ...(windowBytes !== undefined ? { windowBytes } : {}), ...(prefetchRows !== undefined ? { prefetchRows } : {}) });
+      const kept: Array<[number, number, InputRecord[]]> = [];
+      try {
+        for (const [startRow, endRow] of ranges) {
+          const got: InputRecord[] = [];
+          for await (const block of source.blocks({ startRow, endRow }, 'id')) {
+            got.push(...block);
+            // As slow as a job between blocks: a window being decoded meanwhile gets to its pages.
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          kept.push([startRow, endRow, got]);
+        }
+      } finally {
+        await source.close();
+      }
+      // Read only now: records handed out early must not see the pages of windows decoded since.
+      for (const [startRow, endRow, got] of kept) {
         const expected: InputRecord[] = [];
         for await (const record of readParquet(path, { format: 'parquet', idColumn: 'id', startRow, endRow })) expected.push(record);
         assert.equal(got.length, endRow - startRow);
-        assert.deepEqual(got, expected, `rows ${startRow}..${endRow}, windows of ${windowBytes ?? 'default'} bytes`);
+        assert.deepEqual(got.map((r) => (r as CellRecord).toPlain()), expected, `rows ${startRow}..${endRow}, ${label}`);
       }
+    }
+  }
+});
+
+test('a row group that cannot be decoded fails the read that needs it, decoded ahead or not', async () => {
+  const rows = 600;
+  const path = join(dir, 'broken.parquet');
+  const bytes = new Uint8Array(parquetWriteBuffer({
+    columnData: [{ name: 'f', data: new Float32Array(rows).map((_, r) => r), type: 'FLOAT' }],
+    rowGroupSize: 300,
+  }));
+  // Rows 300… are the second row group's page: break its snappy stream.
+  const second = parquetMetadata(bytes.buffer).row_groups[1]!.columns[0]!.meta_data!;
+  const at = Number(second.dictionary_page_offset ?? second.data_page_offset);
+  bytes.fill(0xff, at + 20, at + 60);
+  writeFileSync(path, bytes);
+  for (const prefetchRows of [0, 1000]) {
+    const source = await ParquetSource.open(path, { prefetchRows });
+    try {
+      let read = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const block of source.blocks({ startRow: 0, endRow: rows }, undefined)) read += block.length;
+        })(),
+        (error: Error & { code?: string }) => error.code === 'MP_ERR_JOB_INPUT' && error.message.includes('broken.parquet'),
+      );
+      assert.equal(read, 300, `prefetch ${prefetchRows}: the first group's rows come out`);
     } finally {
       await source.close();
     }
