@@ -14,3 +14,4 @@ export * from './logger.js';
 export * from './registry.js';
 export * from './version.js';
 export * from './background-thread.js';
+export * from './worker-options.js';

@@ -13,7 +13,7 @@
  * `counts()` is synchronous and current.
  */
 import { Worker } from 'node:worker_threads';
-import type { Tensor } from '../../core/index.js';
+import { workerExecArgv, type Tensor } from '../../core/index.js';
 import { InputCopies } from './input-copies.js';
 import type { PayloadEvent } from './payload-event.js';
 import type { SinkDescriptor } from './payload-sinks.js';
@@ -124,11 +124,8 @@ export class PayloadLogger {
       counts,
       ring,
     };
-    // The thread inherits node's flags (so --cpu-prof profiles it too; node leaves out the ones a
-    // thread cannot take), except that --input-type makes a thread started from a file fail: then
-    // it gets none. (Flags given explicitly are checked strictly, so filtering would not do.)
-    const execArgv = process.execArgv.some((flag) => flag.startsWith('--input-type')) ? [] : undefined;
-    const worker = new Worker(WORKER_URL, { workerData: settings, ...(execArgv ? { execArgv } : {}) });
+    // The thread inherits node's flags (so --cpu-prof profiles it too), see workerExecArgv().
+    const worker = new Worker(WORKER_URL, { workerData: settings, ...workerExecArgv() });
     this.#worker = worker;
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'closed') this.#onClosed?.();

@@ -5,7 +5,7 @@
  * MP_ERR_RUNTIME_CRASHED, a replacement thread reloads the session, and the next run waits for it.
  */
 import { Worker } from 'node:worker_threads';
-import { mpError, type ErrorCode, type Logger, type ModelportError, type Tensor } from '../../core/index.js';
+import { mpError, workerExecArgv, type ErrorCode, type Logger, type ModelportError, type Tensor } from '../../core/index.js';
 import type { RunResult, RuntimeInstance } from '../runtime.js';
 import { planTransfer } from './tensor-transfer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
@@ -140,8 +140,7 @@ export class OnnxInstance implements RuntimeInstance {
   }
 
   #spawn(): Promise<void> {
-    const execArgv = workerExecArgv();
-    const worker = new Worker(WORKER_URL, { workerData: this.#init, name: `modelport ${this.name}`, ...(execArgv ? { execArgv } : {}) });
+    const worker = new Worker(WORKER_URL, { workerData: this.#init, name: `modelport ${this.name}`, ...workerExecArgv() });
     let settleLoad!: (error?: ModelportError) => void;
     const loaded = new Promise<void>((resolve, reject) => {
       settleLoad = (error) => (error === undefined ? resolve() : reject(error));
@@ -262,16 +261,6 @@ export class OnnxInstance implements RuntimeInstance {
   #error(code: ErrorCode, message: string, cause?: unknown): ModelportError {
     return mpError(code, `instance '${this.name}': ${message}`, cause);
   }
-}
-
-/**
- * Workers inherit the process's Node flags (undefined: nothing passed). Passing them explicitly
- * is refused for process-wide flags (--trace-gc, --perf-basic-prof…), so they are passed only
- * when they must change: --input-type (set when the server is started from `node
- * --input-type=module -e …`) makes a worker refuse to load its file, and then none are passed.
- */
-function workerExecArgv(): string[] | undefined {
-  return process.execArgv.some((arg) => arg.startsWith('--input-type')) ? [] : undefined;
 }
 
 function messageOf(error: unknown): string {
