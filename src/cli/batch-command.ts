@@ -21,7 +21,6 @@ import { DATA_FORMATS, jobSpecFromFlags, type JobSpecFlags, positiveInteger } fr
 const loadJobs = () => import('../jobs/index.js');
 const loadProgressBar = async () => (await import('cli-progress')).SingleBar;
 
-
 interface BatchFlags extends JobSpecFlags {
   modelRepository?: string;
   url?: string;
