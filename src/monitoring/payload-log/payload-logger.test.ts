@@ -13,6 +13,7 @@ import { latencyJson, RecordWriter } from './payload-record.js';
 import { BlockedSink } from './payload-sink-fixtures.js';
 import { moduleSink, RotatingFileSink, WebhookSink } from './payload-sinks.js';
 import { BatchReader, BatchWriter, CONTROL_SLOTS, RING_USED } from './payload-wire.js';
+import { threadScheduling } from '../../../test/fixtures/thread-scheduling.js';
 
 function event(i: number): PayloadEvent {
   return {
@@ -301,12 +302,7 @@ test('the logging thread does not keep the process alive, after close or without
 
 test('the logging thread runs at the lowest priority, so request and inference threads go first', { skip: process.platform !== 'linux' && 'per-thread priorities are read from /proc' }, () =>
   withDir(async (dir) => {
-    const niceOfThreads = (): number[] =>
-      readdirSync('/proc/self/task').map((tid) => {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
-        // Field 19 (nice), counted after the command name's closing parenthesis.
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-      });
+    const niceOfThreads = (): number[] => readdirSync('/proc/self/task').map((tid) => threadScheduling(tid).nice);
     assert.ok(!niceOfThreads().includes(19));
     const logger = new PayloadLogger({ rates: new Map([['*', 1]]), sinks: [new RotatingFileSink(dir)] });
     logger.offer(event(1));
