@@ -111,7 +111,14 @@ test('each sampled request reaches the files and the webhook with exact inputs, 
       }
     }
   }
-  const metrics = await (await fetch(server.metricsUrl)).text();
+  // A write is counted once its sink call has returned, which is after the webhook has the body
+  // (and, the logging thread running on spare CPU only, may be a moment later under load).
+  const written = /modelport_payload_log_events_total\{sink="webhook",outcome="written"\} 21/;
+  let metrics = '';
+  for (let i = 0; i < 100 && !written.test(metrics); i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    metrics = await (await fetch(server.metricsUrl)).text();
+  }
   assert.match(metrics, /modelport_payload_log_events_total\{sink="file",outcome="written"\} 21/);
   assert.match(metrics, /modelport_payload_log_events_total\{sink="webhook",outcome="written"\} 21/);
   assert.match(metrics, /modelport_payload_log_events_total\{sink="file",outcome="dropped"\} 0/);
