@@ -12,11 +12,10 @@
  * always give the same bytes, in one run or across a resumed one.
  */
 import { ByteWriter, ParquetWriter, type ColumnSource } from 'hyparquet-writer';
-import { parquetScan, parquetSchema, type SchemaElement } from 'hyparquet';
+import type { SchemaElement } from 'hyparquet';
 import { mpError, type Datatype } from '../../core/index.js';
 import { FileSink } from './file-sink.js';
 import { outputColumns, outputsInOrder, type OutputColumn } from './output-layout.js';
-import { openParquetFile } from './parquet-file.js';
 import { elementAt } from './value-text.js';
 import type { OutputRow, OutputSchema, RowWriter } from './types.js';
 
@@ -25,7 +24,7 @@ export const ROW_GROUP_ROWS = 10_000;
 const CREATED_BY = 'modelport';
 
 /** Hands each encoded row group to the file when ParquetWriter flushes, then reuses the buffer. */
-class FileByteWriter extends ByteWriter {
+export class FileByteWriter extends ByteWriter {
   constructor(private readonly sink: FileSink) {
     super(1 << 20);
   }
@@ -33,6 +32,13 @@ class FileByteWriter extends ByteWriter {
   async flush(): Promise<void> {
     if (this.index > 0) await this.sink.write(new Uint8Array(this.buffer, 0, this.index));
     this.index = 0;
+  }
+
+  /** Writes `bytes` to the file as they are (after what is buffered), without copying them into the buffer. */
+  async appendDirect(bytes: Uint8Array): Promise<void> {
+    await this.flush();
+    await this.sink.write(bytes);
+    this.offset += bytes.length;
   }
 
   override finish(): Promise<void> {
@@ -72,7 +78,7 @@ const PHYSICAL: Record<Datatype, Physical> = {
   BYTES: { element: { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' }, kind: 'string', allocate: (n) => new Array<string>(n).fill('') },
 };
 
-/** Per-column writer options, the same for partition files and their concatenation. */
+/** Per-column writer options. */
 function columnOptions(name: string): Partial<ColumnSource> {
   // Row indexes ascend by one: delta encoding stores them in a few bytes per page.
   return name === 'index' ? { encoding: 'DELTA_BINARY_PACKED' } : {};
@@ -184,50 +190,4 @@ export async function createParquetWriter(path: string, schema: OutputSchema, gr
     createdBy: CREATED_BY,
   });
   return new ParquetRowWriter(sink, writer, columns, names, groupRows);
-}
-
-/**
- * Merges Parquet parts into one file: each part's row groups are read (one at a time) and written
- * as row groups of the output, in order, with the same schema and column options.
- */
-export async function concatParquet(parts: readonly string[], output: string): Promise<void> {
-  const sink = await FileSink.create(output);
-  let writer: ParquetWriter | undefined;
-  let schemaText: string | undefined;
-  try {
-    for (const part of parts) {
-      const file = await openParquetFile(part);
-      try {
-        const { metadata, buffer } = file;
-        const text = JSON.stringify(metadata.schema);
-        if (schemaText === undefined) {
-          schemaText = text;
-          writer = new ParquetWriter({ writer: new FileByteWriter(sink), schema: metadata.schema, createdBy: CREATED_BY });
-        } else if (text !== schemaText) {
-          throw mpError('MP_ERR_JOB_INVALID', `part '${part}' has other columns than '${parts[0]}': parts of one output must share a schema`);
-        }
-        const names = parquetSchema(metadata).children.map((child) => child.element.name);
-        if (Number(metadata.num_rows) === 0) continue;
-        const scan = await parquetScan({ file: buffer, metadata });
-        let start = 0;
-        for (const group of metadata.row_groups) {
-          const end = start + Number(group.num_rows);
-          if (end > start) {
-            const data = await Promise.all(names.map((column) => scan.readColumn({ column, rowStart: start, rowEnd: end })));
-            const columnData: ColumnSource[] = names.map((name, i) => ({ name, data: data[i]!, ...columnOptions(name) }));
-            await writer!.write({ columnData, rowGroupSize: end - start });
-          }
-          start = end;
-        }
-      } finally {
-        await file.close();
-      }
-    }
-    if (writer === undefined) throw mpError('MP_ERR_JOB_INVALID', 'no parts to concatenate');
-    await writer.finish();
-  } catch (error) {
-    await sink.abandon();
-    throw error;
-  }
-  await sink.close();
 }

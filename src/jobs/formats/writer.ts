@@ -6,7 +6,8 @@ import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { isModelportError, mpError } from '../../core/index.js';
 import { FileSink } from './file-sink.js';
-import { concatParquet, createParquetWriter } from './parquet-writer.js';
+import { concatParquet } from './parquet-concat.js';
+import { createParquetWriter } from './parquet-writer.js';
 import { createCsvWriter, createJsonlWriter } from './text-writers.js';
 import type { DataFormat, OutputSchema, RowWriter } from './types.js';
 

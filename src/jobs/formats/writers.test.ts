@@ -217,6 +217,36 @@ describe('concatParts', () => {
     });
   }
 
+  test('parquet: parts merge into the bytes of one writer cutting the same row groups, page indexes included', async () => {
+    // Tags of 40 KB make each part's tag chunk several 1 MB pages: it gets an offset index, whose
+    // absolute page offsets must move with the chunk.
+    const wide = rows.map((r, i) => ({ ...r, outputs: r.outputs.map((o) => (o.name === 'tag' ? { ...o, values: [`${i}:${'x'.repeat(40_000)}`] } : o)) }));
+    const groupRows = 30;
+    const whole = path('whole-30.parquet');
+    const writer = await createParquetWriter(whole, schema, groupRows);
+    await writer.write(wide);
+    await writer.close();
+    const parts: string[] = [];
+    for (const [start, end] of [[0, 30], [30, 30], [30, 57]] as const) {
+      const part = path(`part-30-${start}-${end}.parquet`);
+      const partWriter = await createParquetWriter(part, schema, groupRows);
+      await partWriter.write(wide.slice(start, end));
+      await partWriter.close();
+      parts.push(part);
+    }
+    const merged = path('merged-30.parquet');
+    await concatParts(parts, merged, 'parquet');
+    const metadata = await parquetMetadataAsync(new Uint8Array(readFileSync(merged)).buffer);
+    const tagChunk = metadata.row_groups[1]!.columns.find((c) => c.meta_data!.path_in_schema[0] === 'tag[0]')!;
+    assert.ok(tagChunk.offset_index_offset !== undefined, 'the tag chunks have offset indexes');
+    assert.deepEqual(readFileSync(merged), readFileSync(whole));
+    assert.deepEqual(await readAll(merged, 'parquet'), await readAll(whole, 'parquet'));
+    // One part merges into itself.
+    const single = path('single.parquet');
+    await concatParts([parts[2]!], single, 'parquet');
+    assert.deepEqual(readFileSync(single), readFileSync(parts[2]!));
+  });
+
   test('parts with other columns are refused; no parts, or the output among them, too', async () => {
     const other = path('other.csv');
     const writer = await createRowWriter(other, 'csv', { outputs: [{ name: 'z', datatype: 'FP32', shape: [1] }] });
