@@ -108,7 +108,17 @@ class ParquetRecord extends CellRecord {
     }
     for (let f = 0; f < positions.length; f++) if (positions[f]! < 0) return undefined;
     const filled = new Uint8Array(records.length).fill(1);
-    for (let f = 0; f < positions.length; f++) {
+    const run = isRun(rows);
+    let f = 0;
+    if (run && out instanceof Float32Array) {
+      // FLOAT columns into an FP32 batch, eight at a time (the usual case: features as columns).
+      for (; f + 8 <= positions.length; f += 8) {
+        const eight = floatColumns(block.columns, positions, f);
+        if (eight === undefined) break;
+        gatherEight(eight, rows[0]!, rows.length, out, f, stride, filled);
+      }
+    }
+    for (; f < positions.length; f++) {
       const column = block.columns[positions[f]!]!;
       if (column instanceof Float32Array || column instanceof Float64Array) gatherFloats(column, rows, out, f, stride, filled);
       else gatherValues(column, rows, out, f, stride, filled);
@@ -141,6 +151,47 @@ function gatherFloats(column: Float32Array | Float64Array, rows: Int32Array, out
     out[at] = value;
     // NaN and ±Infinity: value - value is NaN.
     if (value - value !== 0) filled[r] = 0;
+  }
+}
+
+/** Rows r0, r0 + 1, …: a batch from one block, as the engine cuts them. */
+function isRun(rows: Int32Array): boolean {
+  const first = rows[0]!;
+  for (let r = 1; r < rows.length; r++) if (rows[r] !== first + r) return false;
+  return true;
+}
+
+/** The columns at positions[f…f+7] when all eight are Float32Arrays. */
+function floatColumns(columns: readonly DecodedArray[], positions: Int32Array, f: number): Float32Array[] | undefined {
+  const eight: Float32Array[] = [];
+  for (let k = 0; k < 8; k++) {
+    const column = columns[positions[f + k]!];
+    if (!(column instanceof Float32Array)) return undefined;
+    eight.push(column);
+  }
+  return eight;
+}
+
+/**
+ * gatherFloats for eight columns and the rows start…start+count-1. Each row's eight values go to
+ * adjacent slots in one pass: column at a time, every value was a store a whole row apart, and
+ * this runs over twice as fast (it is most of mapping a wide Parquet batch).
+ */
+function gatherEight(columns: readonly Float32Array[], start: number, count: number, out: Float32Array, f: number, stride: number, filled: Uint8Array): void {
+  const c0 = columns[0]!, c1 = columns[1]!, c2 = columns[2]!, c3 = columns[3]!;
+  const c4 = columns[4]!, c5 = columns[5]!, c6 = columns[6]!, c7 = columns[7]!;
+  for (let r = 0, i = start, at = f; r < count; r++, i++, at += stride) {
+    const v0 = c0[i]!, v1 = c1[i]!, v2 = c2[i]!, v3 = c3[i]!, v4 = c4[i]!, v5 = c5[i]!, v6 = c6[i]!, v7 = c7[i]!;
+    out[at] = v0;
+    out[at + 1] = v1;
+    out[at + 2] = v2;
+    out[at + 3] = v3;
+    out[at + 4] = v4;
+    out[at + 5] = v5;
+    out[at + 6] = v6;
+    out[at + 7] = v7;
+    // Any NaN or ±Infinity makes the sum NaN.
+    if (v0 - v0 + (v1 - v1) + (v2 - v2) + (v3 - v3) + (v4 - v4) + (v5 - v5) + (v6 - v6) + (v7 - v7) !== 0) filled[r] = 0;
   }
 }
 

@@ -141,8 +141,13 @@ describe('RowMapper', () => {
     after(() => rmSync(dir, { recursive: true, force: true }));
     const csv = join(dir, 'in.csv');
     const cells = ['1', '-2.5', '', ' 1.5', 'x', '"3"', '1e400', '0x10', '1e-3', '-0', '12345678901234567', 'NaN'];
-    const lines = ['id,a,b,c,n'];
-    for (let r = 0; r < 300; r++) lines.push(`r${r},${cells[r % cells.length]},${cells[(r * 7) % cells.length]},${r / 4},${r % 5 === 0 ? 'q' : r}`);
+    // f0…f9: ten float features, so that Parquet batches take the eight-columns-at-a-time path too.
+    const features = Array.from({ length: 10 }, (_, k) => `f${k}`);
+    const feature = (r: number, k: number): number => (r % 23 === k ? NaN : r % 29 === k ? -Infinity : r / 16 + k);
+    const lines = [`id,a,b,c,n,${features.join(',')}`];
+    for (let r = 0; r < 300; r++) {
+      lines.push(`r${r},${cells[r % cells.length]},${cells[(r * 7) % cells.length]},${r / 4},${r % 5 === 0 ? 'q' : r},${features.map((_, k) => String(feature(r, k))).join(',')}`);
+    }
     lines.push('short,1');
     writeFileSync(csv, `${lines.join('\n')}\n`);
     const parquet = join(dir, 'in.parquet');
@@ -154,6 +159,8 @@ describe('RowMapper', () => {
         { name: 'b', data: Array.from({ length: rows }, (_, r) => r * 0.1), type: 'DOUBLE' },
         { name: 'c', data: Array.from({ length: rows }, (_, r) => BigInt(r)), type: 'INT64' },
         { name: 'n', data: Array.from({ length: rows }, (_, r) => (r % 9 === 0 ? 'x' : String(r))), type: 'STRING' },
+        // REQUIRED, so that they decode to Float32Arrays (an optional column decodes to an Array).
+        ...features.map((name, k) => ({ name, data: new Float32Array(Array.from({ length: rows }, (_, r) => feature(r, k))), type: 'FLOAT' as const, nullable: false })),
       ],
       rowGroupSize: 128,
     })));
@@ -163,6 +170,10 @@ describe('RowMapper', () => {
       [[fp32('x', 2)], { x: ['a', 'missing'] }],
       // Only FLOAT and DOUBLE columns: Parquet batches are read a column at a time, NaN rows refused.
       [[fp32('x', 2)], { x: ['b', 'a'] }],
+      // Eight FLOAT columns at a time, out of file order, then two more one by one.
+      [[fp32('x', 10)], { x: ['f7', 'f2', 'f0', 'f9', 'f4', 'f1', 'f8', 'f3', 'f5', 'f6'] }],
+      // A DOUBLE column among the first eight: those go one by one.
+      [[fp32('x', 9)], { x: ['f0', 'f1', 'f2', 'b', 'f3', 'f4', 'f5', 'f6', 'f7'] }],
     ];
     for (const [path, format] of [[csv, 'csv'], [parquet, 'parquet']] as const) {
       const source = await openInput(path, { format, idColumn: 'id' });
