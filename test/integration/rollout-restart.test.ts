@@ -49,7 +49,13 @@ test('a running rollout carries on to succeeded after the server restarts mid-wa
   load = new LoadGenerator({ url: server.url, loops: 16 }).start();
   await load.waitForRecords(300, () => true);
 
-  const started = await api.post('/v1/models/mlp/rollout', { to: 2, steps: [10, 50, 100], interval_ms: INTERVAL_MS, min_requests: 10, max_error_rate: 0.01 });
+  // The canary is the same network with other weights, so the latency guard has nothing to find;
+  // at its default (2× the stable arm's p99) one scheduling hiccup in a 3 s interval on a busy
+  // 2-core machine rolled the rollout back (canary p99 50 ms against 20 ms). What this test is
+  // about is the restart, so the bound is loose.
+  const started = await api.post('/v1/models/mlp/rollout', {
+    to: 2, steps: [10, 50, 100], interval_ms: INTERVAL_MS, min_requests: 10, max_error_rate: 0.01, max_latency_ratio: 10,
+  });
   assert.equal(started.status, 201, started.text);
   const id = started.json.id as string;
 
