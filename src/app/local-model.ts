@@ -15,6 +15,8 @@ export interface LocalModelOptions {
   model: string;
   /** Cores inference may use (default: all). */
   cpuCount?: number;
+  /** Model instances, sharing the cores (default: the configuration's instance_group). */
+  instances?: number;
   /** max_batch_size for batchable models without a config (default 4, as the server's). */
   defaultMaxBatchSize?: number;
   logger?: Logger;
@@ -38,6 +40,7 @@ export async function openLocalModel(options: LocalModelOptions): Promise<LocalM
     controlMode: 'explicit',
     startupModels: [options.model],
     cpuCount: options.cpuCount ?? availableParallelism(),
+    ...(options.instances !== undefined ? { instances: options.instances } : {}),
     ...(options.defaultMaxBatchSize !== undefined ? { defaultMaxBatchSize: options.defaultMaxBatchSize } : {}),
     logger: logger.child({ component: 'repository' }),
   });

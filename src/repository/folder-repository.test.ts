@@ -188,6 +188,19 @@ describe('loading a repository', () => {
     ]);
   });
 
+  it('runs the instances it is told to, in place of every configuration\'s instance_group', async () => {
+    write('m/1/model.onnx', batchable);
+    write('m/config.json', { instance_group: [{ count: 3 }] });
+    write('bare/1/model.onnx', batchable);
+    await create('none', { cpuCount: 4, instances: 2 }).start();
+    for (const name of ['m', 'bare']) {
+      const made = runtime.instances.filter((i) => i.options.modelPath.includes(join(name, '1')));
+      assert.deepEqual(made.map((i) => i.name).sort(), [`${name}_1_0`, `${name}_1_1`]);
+      assert.deepEqual(made.map((i) => i.options.intraOpThreads), [2, 2], 'floor(4 cores / 2 instances)');
+      assert.deepEqual(model(name).config?.instance_group, [{ name, kind: 'KIND_CPU', count: 2 }]);
+    }
+  });
+
   it('closes the instances already created when another one fails', async () => {
     write('m/1/model.onnx', { ...batchable, failInstance: 'no memory', failInstanceIndex: 1 });
     write('m/config.json', { instance_group: [{ count: 3 }] });

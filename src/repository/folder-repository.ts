@@ -77,6 +77,7 @@ export class FolderRepository implements ReleasableRepository {
   readonly #pollIntervalMs: number;
   readonly #startupModels: readonly string[];
   readonly #cpuCount: number;
+  readonly #instances: number | undefined;
   readonly #defaultMaxBatchSize: number;
   readonly #logger: Logger;
   readonly #onExecution: RepositoryOptions['onExecution'];
@@ -105,6 +106,7 @@ export class FolderRepository implements ReleasableRepository {
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#startupModels = options.startupModels ?? [];
     this.#cpuCount = Math.max(1, options.cpuCount ?? availableParallelism());
+    this.#instances = options.instances;
     this.#defaultMaxBatchSize = options.defaultMaxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
     this.#logger = options.logger ?? silentLogger;
     this.#onExecution = options.onExecution;
@@ -472,6 +474,7 @@ export class FolderRepository implements ReleasableRepository {
     const signature = await this.#runtime.inspect(modelPath);
     const completed = completeModelConfig(base, signature, { model: name, version, defaultMaxBatchSize: this.#defaultMaxBatchSize });
     const config: ModelConfig = normalizeModelConfig(completed, { model: name, ...this.#normalize });
+    if (this.#instances !== undefined) config.instance_group = [{ name, kind: 'KIND_CPU', count: this.#instances }];
     entry.config = config;
     entry.signature = signature;
 

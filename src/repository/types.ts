@@ -20,6 +20,11 @@ export interface RepositoryOptions {
   /** Cores available to inference; instances × intra-op threads are sized to fit. */
   cpuCount?: number;
   /**
+   * Instances per loaded version, in place of every configuration's instance_group (one group of
+   * this many KIND_CPU instances, sharing cpuCount): `modelport batch --instances`.
+   */
+  instances?: number;
+  /**
    * max_batch_size given to a model whose configuration does not set it and whose file has a
    * dynamic leading dimension on every input and output (Triton's --backend-config
    * onnxruntime,default-max-batch-size; 4 when absent, as there). 0 turns batching off for them.

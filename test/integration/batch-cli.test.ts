@@ -94,14 +94,14 @@ describe('modelport batch', () => {
     assert.equal(existsSync(join(dir, 'out.jsonl.parts')), false);
   });
 
-  test('CSV with 256 columns mapped onto the one input, CSV out', async () => {
+  test('CSV with 256 columns mapped onto the one input, CSV out, on two model instances', async () => {
     let text = `id,${columns.join(',')},label\n`;
     for (let i = 0; i < ROWS; i++) text += `c${i},${features(i).join(',')},x\n`;
     text += `bad,${features(0).slice(1).join(',')},oops,x\n`;
     writeFileSync(join(dir, 'in.csv'), text);
     const { code, stderr } = await modelport(
       'batch', 'mlp', '--model-repository', examplesDir, '--input', join(dir, 'in.csv'), '--output', join(dir, 'out.csv'),
-      '--id-column', 'id', '--map', `input=${columns.join(',')}`, '--batch-size', '64',
+      '--id-column', 'id', '--map', `input=${columns.join(',')}`, '--batch-size', '64', '--instances', '2',
     );
     assert.equal(code, 0, stderr);
     const lines = readFileSync(join(dir, 'out.csv'), 'utf8').trim().split('\n');
@@ -149,6 +149,8 @@ describe('modelport batch', () => {
       [['--model-repository', examplesDir, '--input', input, '--output', output, '--batch-size', '0'], 2, /--batch-size expects a positive integer/],
       [['--model-repository', examplesDir, '--input', input, '--output', output, '--batch-size', '1000'], 2, /max_batch_size 128/],
       [['--model-repository', examplesDir, '--input', input, '--output', output, '--map', 'nope=a'], 2, /not an input of the model/],
+      [['--model-repository', examplesDir, '--input', input, '--output', output, '--instances', '0'], 2, /--instances expects a positive integer/],
+      [['--url', 'http://127.0.0.1:1', '--input', input, '--output', output, '--instances', '2'], 2, /a server keeps its own/],
       [['--model-repository', examplesDir, '--input', join(dir, 'missing.jsonl'), '--output', output], 1, /does not exist/],
       [['--url', 'http://127.0.0.1:1', '--input', input, '--output', output], 1, /cannot reach/],
     ];
