@@ -10,7 +10,8 @@
  *    start-up, model load, input scan, inference, writing and merging the output), and is given as
  *    a ratio to the ceiling measured just before it. Peak RSS is the child's ru_maxrss; the small
  *    and the large file should need the same memory. The first output rows are checked against
- *    the ceiling's outputs for the same rows.
+ *    the ceiling's outputs for the same rows. The largest files' jobs run once more with
+ *    `--instances <cores>` (one single-threaded model instance per core).
  * 3. Online: p50/p99 of `modelport serve` at concurrency 8 alone, with a batch job running beside it
  *    on the same server, and alone again (batch-online.ts).
  *
@@ -34,7 +35,7 @@ import { describeMachine } from './bench-report.js';
 import { firstBatchOutputs, measureBaseline, openBaseline, type BaselineFigure } from './batch-baseline.js';
 import { ensureInputs, FEATURE_NAMES, INPUT_ROW_GROUP_ROWS, type BenchInputs } from './batch-data.js';
 import { measureOnline, type OnlineResult } from './batch-online.js';
-import { startBatchCli, startHandwritten, type BatchCliResult } from './batch-process.js';
+import { startBatchCli, startHandwritten, type BatchCliOptions, type BatchCliResult } from './batch-process.js';
 import { renderBatchReport, type BatchRun, type FileRun, type HandwrittenRun } from './batch-report.js';
 import { examplesRepository, repoRoot } from './modelport-process.js';
 import { replaceSection } from './readme-sections.js';
@@ -209,7 +210,7 @@ async function main(): Promise<void> {
           const handwritten = await runHandwritten(modelPath, format === 'csv' ? input.csv : input.parquet, join(outputs, `hand-${input.rows}.${format}`), format, input.rows, settings.batchSize, join(workDir, 'exit-stats.json'), expected);
           const output = join(outputs, `out-${input.rows}.${format}`);
           const loadBefore = loadavg()[0]!;
-          const running = startBatchCli({
+          const job: BatchCliOptions = {
             model: 'mlp',
             input: format === 'csv' ? input.csv : input.parquet,
             output,
@@ -219,8 +220,8 @@ async function main(): Promise<void> {
             idColumn: 'id',
             map,
             statsFile: join(workDir, 'exit-stats.json'),
-          });
-          const result: BatchCliResult = await running.result;
+          };
+          const result: BatchCliResult = await startBatchCli(job).result;
           const run: FileRun = {
             format,
             rows: input.rows,
@@ -251,8 +252,24 @@ async function main(): Promise<void> {
               `×${(run.rowsPerSecond / handwritten.rowsPerSecond).toFixed(2)} hand-written, ` +
               `peak RSS ${result.peakRssMb.toFixed(0)} MB, CPU ${result.cpuPercent.toFixed(0)}%${run.problem ? `; PROBLEM: ${run.problem}` : ''}`,
           );
-          runs.push(run);
           for (const leftover of [output, `${output}.errors.jsonl`, `${output}.parts`]) rmSync(leftover, { recursive: true, force: true });
+          if (input === inputs[inputs.length - 1] && cores > 1) {
+            const perCore = await startBatchCli({ ...job, instances: cores }).result;
+            run.perCore = { instances: cores, result: perCore, rowsPerSecond: input.rows / perCore.wallSeconds };
+            if (perCore.exitCode !== 0) run.perCore.problem = `exit code ${perCore.exitCode ?? perCore.signal}: ${perCore.stderrTail.split('\n').slice(-3).join(' | ')}`;
+            else if (perCore.summary?.rowsOut !== input.rows) run.perCore.problem = `${perCore.summary?.rowsOut ?? '?'} rows out of ${input.rows}`;
+            else {
+              const diff = await outputDiff(output, format, expected).catch(() => Number.NaN);
+              if (!(diff <= 1e-5)) run.perCore.problem = `first outputs differ from in-process by ${diff}`;
+            }
+            log(
+              `  modelport batch --instances ${cores}: ${Math.round(run.perCore.rowsPerSecond)} rows/s over ${perCore.wallSeconds.toFixed(1)} s, ` +
+                `×${(run.perCore.rowsPerSecond / run.rowsPerSecond).toFixed(2)} the configured instances, peak RSS ${perCore.peakRssMb.toFixed(0)} MB` +
+                `${run.perCore.problem ? `; PROBLEM: ${run.perCore.problem}` : ''}`,
+            );
+            for (const leftover of [output, `${output}.errors.jsonl`, `${output}.parts`]) rmSync(leftover, { recursive: true, force: true });
+          }
+          runs.push(run);
         }
       }
     } finally {

@@ -32,6 +32,8 @@ export interface BatchCliOptions {
   idColumn?: string;
   /** `--map` values, e.g. `input=f0,f1,…`. */
   map?: string[];
+  /** `--instances`: model instances sharing the cores (default: the model's configuration). */
+  instances?: number;
   /** Where the exit hook writes its figures. */
   statsFile: string;
 }
@@ -104,6 +106,7 @@ export function batchArgs(options: BatchCliOptions): string[] {
   args.push('--batch-size', String(options.batchSize), '--partition-rows', String(options.partitionRows));
   if (options.idColumn !== undefined) args.push('--id-column', options.idColumn);
   for (const map of options.map ?? []) args.push('--map', map);
+  if (options.instances !== undefined) args.push('--instances', String(options.instances));
   return args;
 }
 

@@ -26,6 +26,16 @@ export interface FileRun {
   problem?: string;
   /** The same job written directly against onnxruntime-node (batch-handwritten.ts), just before. */
   handwritten?: HandwrittenRun;
+  /** The largest inputs only: the same job again with one single-threaded instance per core, just after. */
+  perCore?: PerCoreRun;
+}
+
+export interface PerCoreRun {
+  instances: number;
+  result: BatchCliResult;
+  /** rows ÷ the child's wall time. */
+  rowsPerSecond: number;
+  problem?: string;
 }
 
 export interface HandwrittenRun {
@@ -137,6 +147,38 @@ export function renderBatchReport(run: BatchRun): string {
     }
   }
   out.push('');
+
+  const perCore = run.runs.filter((r) => r.perCore !== undefined);
+  if (perCore.length > 0) {
+    const instances = perCore[0]!.perCore!.instances;
+    out.push(`### One instance per core: \`modelport batch --instances ${instances}\``);
+    out.push('');
+    out.push(
+      `The model's configuration runs one instance that spreads each batch over every core; \`--instances ${instances}\` runs ${instances} instances of one ` +
+        'intra-op thread each instead (the same job, run just after the one above).',
+    );
+    out.push('');
+    out.push(
+      table(
+        ['input', 'rows', 'rows/s, configured instances', `rows/s, --instances ${instances}`, 'ratio', '× in-process', '× hand-written', 'peak RSS MB, configured / per core'],
+        perCore.map((r) => {
+          const p = r.perCore!;
+          return [
+            `${FORMAT_NAME[r.format]}${p.problem ? ' ⚠' : ''}`,
+            whole(r.rows),
+            whole(r.rowsPerSecond),
+            `**${whole(p.rowsPerSecond)}**`,
+            `${fixed(p.rowsPerSecond / r.rowsPerSecond, 2)}×`,
+            `${fixed(p.rowsPerSecond / r.baseline.rowsPerSecond, 2)}×`,
+            `${fixed(p.rowsPerSecond / (r.handwritten?.rowsPerSecond ?? Number.NaN), 2)}×`,
+            `${whole(r.result.peakRssMb)} / ${whole(p.result.peakRssMb)}`,
+          ];
+        }),
+      ),
+    );
+    for (const r of perCore) if (r.perCore!.problem) out.push(`\n⚠ ${FORMAT_NAME[r.format]} ${whole(r.rows)} rows, --instances: ${r.perCore!.problem}`);
+    out.push('');
+  }
 
   out.push(`### Peak memory: ${rowsLabel(small)} against ${rowsLabel(large)} rows`);
   out.push('');
