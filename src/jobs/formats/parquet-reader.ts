@@ -108,9 +108,8 @@ class ParquetRecord extends CellRecord {
     }
     for (let f = 0; f < positions.length; f++) if (positions[f]! < 0) return undefined;
     const filled = new Uint8Array(records.length).fill(1);
-    const run = isRun(rows);
     let f = 0;
-    if (run && out instanceof Float32Array) {
+    if (out instanceof Float32Array && isRun(rows)) {
       // FLOAT columns into an FP32 batch, eight at a time (the usual case: features as columns).
       for (; f + 8 <= positions.length; f += 8) {
         const eight = floatColumns(block.columns, positions, f);
