@@ -9,6 +9,7 @@
 import { Option, type Command } from 'commander';
 import type { BatchWorker } from '../jobs/index.js';
 import { createLogger } from '../monitoring/index.js';
+import { positiveInteger } from './batch-flags.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
 
 interface WorkerFlags {
@@ -90,10 +91,4 @@ export function registerWorker(program: Command): void {
         process.exit(EXIT_FAILURE);
       }
     });
-}
-
-function positiveInteger(flag: string, text: string): number {
-  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${flag} expects a positive integer, got '${text}'`);
-  return value;
 }

@@ -2,7 +2,7 @@
  * ParquetSource: ranges read in order from one source give the rows a fresh read of each range
  * gives, across row groups and across windows (each decompressed into the pages of the window
  * before it, while the rows copied out of that one are still in use), for FLOAT, DOUBLE, INT64 and
- * string columns.
+ * string columns; so do two ranges read at once, each replacing the other's window.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -88,5 +88,39 @@ test('a row group that cannot be decoded fails the read that needs it, decoded a
     } finally {
       await source.close();
     }
+  }
+});
+
+test('two ranges read at once from one source each get their own rows', async () => {
+  const rows = 6000;
+  const path = join(dir, 'concurrent.parquet');
+  writeFileSync(path, new Uint8Array(parquetWriteBuffer({
+    columnData: [
+      { name: 'id', data: Array.from({ length: rows }, (_, r) => `c${r}`), type: 'STRING' },
+      ...Array.from({ length: 3 }, (_, c) => ({ name: `f${c}`, data: new Float32Array(rows).map((_, r) => r * (c + 1)), type: 'FLOAT' as const })),
+    ],
+    rowGroupSize: 2000,
+  })));
+  const read = async (source: ParquetSource, startRow: number, endRow: number): Promise<unknown[]> => {
+    const got: unknown[] = [];
+    for await (const block of source.blocks({ startRow, endRow }, 'id')) {
+      got.push(...block.map((r) => (r as CellRecord).toPlain()));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    return got;
+  };
+  for (const [windowBytes, prefetchRows] of [[undefined, 500], [8 * 1024, 500], [8 * 1024, 0], [4 * 1024, 0], [undefined, 0]] as const) {
+    const source = await ParquetSource.open(path, { prefetchRows, ...(windowBytes !== undefined ? { windowBytes } : {}) });
+    let halves: unknown[][];
+    try {
+      // Each reader's windows are the other's to replace: every switch must decode afresh.
+      halves = await Promise.all([read(source, 0, 3000), read(source, 3000, rows)]);
+    } finally {
+      await source.close();
+    }
+    const expected: unknown[] = [];
+    for await (const record of readParquet(path, { format: 'parquet', idColumn: 'id' })) expected.push(record);
+    assert.deepEqual(halves[0], expected.slice(0, 3000), `first half, windows of ${windowBytes ?? 'default'} bytes`);
+    assert.deepEqual(halves[1], expected.slice(3000), `second half, windows of ${windowBytes ?? 'default'} bytes`);
   }
 });
