@@ -47,6 +47,28 @@ export interface ModelParameterValue {
   string_value: string;
 }
 
+/** How one input of a warm-up request is filled: exactly one of the three. */
+export interface ModelWarmupInput {
+  /** Triton config datatype name, e.g. "TYPE_FP32". */
+  data_type: string;
+  /** Shape without the batch dimension; every dimension fixed. */
+  dims: number[];
+  zero_data?: boolean;
+  random_data?: boolean;
+  /** Raw row-major bytes in the model folder's warmup/ subfolder. */
+  input_data_file?: string;
+}
+
+/** One warm-up request (Triton's ModelWarmup), run on every instance before a version is ready. */
+export interface ModelWarmup {
+  name: string;
+  /** Rows per request for a batching model (the inputs repeated); 1 for a model that does not batch. */
+  batch_size: number;
+  inputs: Record<string, ModelWarmupInput>;
+  /** Times the request runs on each instance; 0 means once. */
+  count: number;
+}
+
 export interface ModelConfig {
   name: string;
   platform?: string;
@@ -60,4 +82,5 @@ export interface ModelConfig {
   /** Triton form: { key: { string_value } }. Modelport reads e.g. "intra_op_thread_count". */
   parameters?: Record<string, ModelParameterValue>;
   default_model_filename?: string;
+  model_warmup?: ModelWarmup[];
 }

@@ -29,6 +29,7 @@ import { parseModelConfig, readModelConfig, type PartialModelConfig } from './mo
 import { instanceCount, normalizeModelConfig, toModelConfig, type NormalizeOptions } from './normalize-model-config.js';
 import type { ModelControlMode, ModelEntry, ModelVersionEntry, PinnedVersions, ReleasableRepository, RepositoryOptions } from './types.js';
 import { describeVersionPolicy, listVersionFolders, selectVersions } from './version-folders.js';
+import { warmupRequests, type WarmupRequest } from './warmup-requests.js';
 
 /** Model names as Triton accepts them; it also keeps every name a single folder inside the root. */
 const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -477,6 +478,8 @@ export class FolderRepository implements ReleasableRepository {
     if (this.#instances !== undefined) config.instance_group = [{ name, kind: 'KIND_CPU', count: this.#instances }];
     entry.config = config;
     entry.signature = signature;
+    // Checked before any instance exists: a sample that cannot be built fails the load cheaply.
+    const warmups = await warmupRequests(config, modelDir);
 
     const count = instanceCount(config);
     const parameters: Record<string, string> = {};
@@ -503,10 +506,18 @@ export class FolderRepository implements ReleasableRepository {
       await this.#closeInstances(name, instances);
       throw error;
     }
-    if (warming.on) {
+    if (warmups.length > 0) {
+      try {
+        await runWarmups(warmups, instances, config);
+      } catch (error) {
+        await scheduler.drain();
+        await this.#closeInstances(name, instances);
+        throw error;
+      }
+    } else if (warming.on) {
       await this.#warmUp(name, version, config, scheduler);
-      warming.on = false;
     }
+    warming.on = false;
     entry.scheduler = scheduler;
     entry.state = 'READY';
     entry.reason = '';
@@ -515,9 +526,10 @@ export class FolderRepository implements ReleasableRepository {
   }
 
   /**
-   * One inference with zero-filled inputs of the smallest shape the configuration allows. A model
-   * that refuses zeros (a sample rate of 0, say) is not broken, so a failure is only a warning; a
-   * runtime that cannot run at all has already failed to create its instances.
+   * For a configuration without `model_warmup`: one inference with zero-filled inputs of the
+   * smallest shape the configuration allows. A model that refuses zeros (a sample rate of 0, say)
+   * is not broken, so a failure is only a warning (`model_warmup` gives such a model inputs it
+   * takes); a runtime that cannot run at all has already failed to create its instances.
    */
   async #warmUp(name: string, version: number, config: ModelConfig, scheduler: Scheduler): Promise<void> {
     const inputs = warmupInputs(config);
@@ -673,6 +685,28 @@ function withPinned(selection: ReturnType<typeof selectVersions>, onDisk: readon
     else missing.add(version);
   }
   return { selected: [...selected].sort((a, b) => a - b), missing: [...missing].sort((a, b) => a - b) };
+}
+
+/**
+ * The configuration's warm-up requests on every instance (each has its own session to warm), the
+ * instances side by side and each request's runs in order. Any failure fails the load, as in
+ * Triton: the configuration asked for these requests to work.
+ */
+async function runWarmups(requests: readonly WarmupRequest[], instances: readonly RuntimeInstance[], config: ModelConfig): Promise<void> {
+  const outputNames = config.output.map((o) => o.name);
+  await Promise.all(
+    instances.map(async (instance) => {
+      for (const request of requests) {
+        for (let run = 0; run < request.runs; run++) {
+          try {
+            await instance.run(request.inputs(), outputNames);
+          } catch (error) {
+            throw mpError('MP_ERR_MODEL_LOAD', `model '${config.name}': ${request.label} failed on instance '${instance.name}': ${(error as Error).message}`, error);
+          }
+        }
+      }
+    }),
+  );
 }
 
 /** Zero-filled inputs for a warm-up run, or undefined when a shape or type cannot be generated. */

@@ -194,6 +194,33 @@ instance_group:
     rejects({ instance_group: {} }, /'instance_group' must be a list/);
   });
 
+  it('reads model_warmup samples as Triton writes them, with one data source per input', () => {
+    const config = parse({
+      model_warmup: [
+        { name: 'zeros', batch_size: '4', count: 2, inputs: { a: { data_type: 'TYPE_FP32', dims: ['3', 5], zero_data: true } } },
+        { inputs: { a: { data_type: 'TYPE_FP32', dims: [3, 5], random_data: false }, s: { data_type: 'TYPE_STRING', input_data_file: 'text/s.bin' } } },
+      ],
+    });
+    assert.deepEqual(config.model_warmup, [
+      { name: 'zeros', batch_size: 4, count: 2, inputs: { a: { data_type: 'TYPE_FP32', dims: [3, 5], zero_data: true } } },
+      // As in Triton, setting a source selects it whatever its value.
+      { name: '', batch_size: 1, count: 0, inputs: { a: { data_type: 'TYPE_FP32', dims: [3, 5], random_data: true }, s: { data_type: 'TYPE_STRING', dims: [], input_data_file: 'text/s.bin' } } },
+    ]);
+    assert.equal(parse({ model_warmup: [] }).model_warmup, undefined, 'an empty list is no warm-up');
+    const sample = (input: unknown, extra: object = {}) => ({ model_warmup: [{ ...extra, inputs: { a: input } }] });
+    rejects(sample({ data_type: 'TYPE_FP32', dims: [3] }), /'model_warmup\[0\]\.inputs\.a' must set exactly one of zero_data, random_data, input_data_file, got none/);
+    rejects(sample({ data_type: 'TYPE_FP32', dims: [3], zero_data: true, random_data: true }), /got zero_data and random_data/);
+    rejects(sample({ dims: [3], zero_data: true }), /'model_warmup\[0\]\.inputs\.a\.data_type' must be the input's Triton data type/);
+    rejects(sample({ data_type: 'FP32', dims: [3], zero_data: true }), /'model_warmup\[0\]\.inputs\.a\.data_type' must be a Triton data type/);
+    rejects(sample({ data_type: 'TYPE_FP32', dims: [-1], zero_data: true }), /'model_warmup\[0\]\.inputs\.a\.dims\[0\]' must be a fixed size/);
+    rejects(sample({ data_type: 'TYPE_FP32', dims: [3], zero_data: true }, { batch_size: 0 }), /'model_warmup\[0\]\.batch_size' must be an integer >= 1/);
+    rejects(sample({ data_type: 'TYPE_FP32', dims: [3], zero_data: true }, { count: -1 }), /'model_warmup\[0\]\.count' must be a non-negative integer/);
+    for (const file of ['../secret', 'a/../../b', '/etc/passwd', 'C:\\x', '', 'a//b', './a']) {
+      rejects(sample({ data_type: 'TYPE_FP32', dims: [3], input_data_file: file }), /input_data_file' must be a file inside the model's warmup\/ folder/);
+    }
+    rejects({ model_warmup: {} }, /'model_warmup' must be a list/);
+  });
+
   it('refuses Triton features that would change behaviour', () => {
     rejects({ sequence_batching: {} }, /'sequence_batching' is not supported/);
     rejects({ ensemble_scheduling: { step: [] } }, /'ensemble_scheduling' is not supported/);

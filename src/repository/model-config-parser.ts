@@ -21,6 +21,7 @@ import {
   type VersionPolicy,
 } from '../core/index.js';
 import { ConfigFieldReader, join, showValue, type ConfigObject } from './config-field-reader.js';
+import { parseModelWarmup } from './warmup-config.js';
 
 /** A tensor as configured; the model file fills what is missing. */
 export interface PartialTensorConfig {
@@ -80,13 +81,13 @@ const MODEL_FIELDS = [
   'instance_group',
   'parameters',
   'default_model_filename',
+  'model_warmup',
 ];
 
 /** Triton fields accepted but not acted on (a warning when set to something other than the default). */
 const IGNORED_MODEL_FIELDS: Record<string, string> = {
   runtime: 'Modelport runs every model with its ONNX Runtime backend',
   optimization: 'GPU and pinned-memory optimisation settings do not apply to CPU inference',
-  model_warmup: 'warm-up requests are not implemented',
   cc_model_filenames: 'there are no GPU-specific model files',
   metric_tags: 'metric tags are not implemented',
   model_operations: 'model operations are not implemented',
@@ -275,6 +276,10 @@ export function validateModelConfig(value: unknown, options: Omit<ConfigParseOpt
       throw reader.invalid('default_model_filename', 'a file name inside the version folder (no path separators)', file);
     }
     if (file !== '') config.default_model_filename = file;
+  }
+  if (raw.model_warmup !== undefined) {
+    const samples = parseModelWarmup(reader, raw.model_warmup);
+    if (samples.length > 0) config.model_warmup = samples;
   }
   return config;
 }

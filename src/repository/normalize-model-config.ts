@@ -59,6 +59,7 @@ export function normalizeModelConfig<T extends PartialModelConfig>(config: T, op
   normalized.instance_group = normalizeInstanceGroups(config.instance_group, model);
   normalized.default_model_filename = config.default_model_filename ?? options.defaultModelFilename;
   normalized.parameters = config.parameters ?? {};
+  if (config.model_warmup !== undefined) normalized.model_warmup = config.model_warmup;
   return normalized as PartialModelConfig & T & { name: string };
 }
 

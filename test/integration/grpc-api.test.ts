@@ -116,6 +116,12 @@ describe('health and metadata RPCs', () => {
     const queue = (config.dynamic_batching as { default_queue_policy: Record<string, unknown> }).default_queue_policy;
     assert.equal(queue.max_queue_size, 1024);
     assert.equal(queue.allow_timeout_override, true);
+    // vad's warm-up sample, oneof sources and all.
+    const vad = (await client.unary<{ config: { model_warmup: Array<{ batch_size: number; inputs: Record<string, Record<string, unknown>> }> } }>('ModelConfig', { name: 'vad' })).config;
+    const [sample] = vad.model_warmup;
+    assert.equal(sample!.batch_size, 1);
+    assert.deepEqual(sample!.inputs.sr, { data_type: 'TYPE_INT64', dims: [], input_data_file: 'sr_16000', input_data_type: 'input_data_file' });
+    assert.equal(sample!.inputs.input!.zero_data, true);
   });
 
   test('ModelStatistics counts gRPC inferences', async () => {
