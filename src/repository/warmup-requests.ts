@@ -31,6 +31,8 @@ import {
 
 /** The folder beside the version folders that holds input_data_file files. */
 export const WARMUP_FOLDER = 'warmup';
+/** Elements one warm-up input may hold, batch included: a typo in dims must not exhaust memory at load. */
+const MAX_WARMUP_ELEMENTS = 1 << 26;
 
 export interface WarmupRequest {
   /** "sample 'name'" or "sample 2", for messages. */
@@ -67,6 +69,8 @@ export async function warmupRequests(config: ModelConfig, modelDir: string): Pro
       if (given.data_type !== input.data_type) throw fail(`input '${input.name}' has data_type ${given.data_type}, but the model's is ${input.data_type}`);
       const fits = given.dims.length === input.dims.length && given.dims.every((d, k) => input.dims[k] === -1 || input.dims[k] === d);
       if (!fits) throw fail(`input '${input.name}' has dims [${given.dims.join(',')}], which do not fit the model's [${input.dims.join(',')}]`);
+      const elements = elementCount(given.dims) * (batching ? sample.batch_size : 1);
+      if (elements > MAX_WARMUP_ELEMENTS) throw fail(`input '${input.name}' would hold ${elements} elements; a warm-up input holds at most ${MAX_WARMUP_ELEMENTS}`);
       const datatype = datatypeFromConfig(given.data_type)!;
       const data = await sampleData(given, datatype, modelDir, (message) => fail(`input '${input.name}': ${message}`));
       rows.push({ name: input.name, datatype, shape: given.dims, data });
@@ -137,11 +141,12 @@ function fillRandom(data: NumericArray, datatype: Exclude<Datatype, 'BYTES'>): v
       case 'FP64':
         data[i] = unit;
         break;
+      // Capped below 1: the nearest half or bfloat16 of a value just under 1 is 1.
       case 'FP16':
-        data[i] = numberToHalf(unit);
+        data[i] = numberToHalf(Math.min(unit, 0.99));
         break;
       case 'BF16':
-        data[i] = numberToBf16(unit);
+        data[i] = numberToBf16(Math.min(unit, 0.99));
         break;
       case 'BOOL':
         data[i] = unit < 0.5 ? 0 : 1;
