@@ -110,18 +110,15 @@ class ParquetRecord extends CellRecord {
     const filled = new Uint8Array(records.length).fill(1);
     let f = 0;
     if (out instanceof Float32Array && isRun(rows)) {
-      // FLOAT columns into an FP32 batch, eight at a time (the usual case: features as columns).
+      // FLOAT columns into an FP32 batch, eight at a time (the usual case: features as columns);
+      // a group of eight holding another kind goes column by column, and the next group is tried.
       for (; f + 8 <= positions.length; f += 8) {
         const eight = floatColumns(block.columns, positions, f);
-        if (eight === undefined) break;
-        gatherEight(eight, rows[0]!, rows.length, out, f, stride, filled);
+        if (eight !== undefined) gatherEight(eight, rows[0]!, rows.length, out, f, stride, filled);
+        else for (let k = f; k < f + 8; k++) gatherColumn(block.columns[positions[k]!]!, rows, out, k, stride, filled);
       }
     }
-    for (; f < positions.length; f++) {
-      const column = block.columns[positions[f]!]!;
-      if (column instanceof Float32Array || column instanceof Float64Array) gatherFloats(column, rows, out, f, stride, filled);
-      else gatherValues(column, rows, out, f, stride, filled);
-    }
+    for (; f < positions.length; f++) gatherColumn(block.columns[positions[f]!]!, rows, out, f, stride, filled);
     return filled;
   }
 
@@ -141,6 +138,12 @@ class ParquetRecord extends CellRecord {
     attachCells(fields, layout, cells);
     return fields;
   }
+}
+
+/** One column's values of `rows` into out[r * stride + f], by the column's kind. */
+function gatherColumn(column: DecodedArray, rows: Int32Array, out: Float32Array | Float64Array, f: number, stride: number, filled: Uint8Array): void {
+  if (column instanceof Float32Array || column instanceof Float64Array) gatherFloats(column, rows, out, f, stride, filled);
+  else gatherValues(column, rows, out, f, stride, filled);
 }
 
 /** Column values of `rows` into out[r * stride + f]; a non-finite value clears its row's flag. */

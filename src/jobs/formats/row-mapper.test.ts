@@ -172,8 +172,8 @@ describe('RowMapper', () => {
       [[fp32('x', 2)], { x: ['b', 'a'] }],
       // Eight FLOAT columns at a time, out of file order, then two more one by one.
       [[fp32('x', 10)], { x: ['f7', 'f2', 'f0', 'f9', 'f4', 'f1', 'f8', 'f3', 'f5', 'f6'] }],
-      // A DOUBLE column among the first eight: those go one by one.
-      [[fp32('x', 9)], { x: ['f0', 'f1', 'f2', 'b', 'f3', 'f4', 'f5', 'f6', 'f7'] }],
+      // A DOUBLE column among the first eight: those go one by one, and the eight after it together.
+      [[fp32('x', 17)], { x: ['f0', 'f1', 'f2', 'b', 'f3', 'f4', 'f5', 'f6', 'f9', 'f8', 'f7', 'f6', 'f5', 'f4', 'f3', 'f2', 'f1'] }],
     ];
     for (const [path, format] of [[csv, 'csv'], [parquet, 'parquet']] as const) {
       const source = await openInput(path, { format, idColumn: 'id' });
