@@ -41,7 +41,8 @@ export interface RepositoryOptions {
   pinnedVersions?: (model: string) => PinnedVersions;
   /**
    * Run one inference with generated inputs on every new version before it turns READY, so the
-   * first real request does not pay for lazy initialisation (default true).
+   * first real request does not pay for lazy initialisation (default true). A configuration's own
+   * `model_warmup` samples run whatever this says: the configuration asks for them.
    */
   warmup?: boolean;
   /**
