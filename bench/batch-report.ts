@@ -198,6 +198,11 @@ export function renderBatchReport(run: BatchRun): string {
   }
   out.push(table(['input', `peak RSS at ${rowsLabel(small)}, MB`, `peak RSS at ${rowsLabel(large)}, MB`, `${rowsLabel(large)} ÷ ${rowsLabel(small)}`, `within ${MEMORY_GOAL * 100}%`], memoryRows));
   out.push('');
+  const readings = memoryReadings(run, small, large);
+  if (readings.length > 0) {
+    out.push(...readings);
+    out.push('');
+  }
 
   out.push(`### Online latency beside a batch job (mlp, binary batch-1 requests, concurrency ${ONLINE_CONCURRENCY})`);
   out.push('');
@@ -335,4 +340,32 @@ export function renderBatchReport(run: BatchRun): string {
     `- Load: the 1-minute load average read before each measurement is in the tables; on ${machine.cores} vCPU the benchmark's own processes make up to ~${machine.cores} of it, anything above is other work on the machine.`,
   );
   return out.join('\n');
+}
+
+/**
+ * Whether a miss on the memory goal is growth with rows or a short run ending early: for each
+ * format whose ratio misses, the RSS samples of both runs. A short run still climbing from ½ to ¾
+ * while the long one is flat from ¼ on has not yet reached the steady size the long run keeps.
+ */
+function memoryReadings(run: BatchRun, small: number, large: number): string[] {
+  const lines: string[] = [];
+  for (const format of ['csv', 'parquet'] as const) {
+    const a = find(run, format, small);
+    const b = find(run, format, large);
+    if (!a || !b || Math.abs(b.result.peakRssMb / a.result.peakRssMb - 1) <= MEMORY_GOAL) continue;
+    const [a1, a2, a3] = a.result.rssAlongMb;
+    const [b1, , b3] = b.result.rssAlongMb;
+    const shortClimbs = a3 > a2 * 1.05;
+    const longFlat = b3 <= b1 * 1.1;
+    const samples =
+      `${FORMAT_NAME[format]}: RSS at ¼ / ½ / ¾ of the ${rowsLabel(small)} run ${whole(a1)} / ${whole(a2)} / ${whole(a3)} MB (${fixed(a.result.wallSeconds, 1)} s), ` +
+      `of the ${rowsLabel(large)} run ${b.result.rssAlongMb.map(whole).join(' / ')} MB (${fixed(b.result.wallSeconds, 1)} s)`;
+    lines.push(
+      shortClimbs && longFlat
+        ? `${samples}: the ${rowsLabel(small)} run was still climbing when it ended, while the ${rowsLabel(large)} run stayed within 10% of its size at ¼ from then on. ` +
+            `The ${rowsLabel(large)} run does not grow with its rows; the ${rowsLabel(small)} run ends before the process reaches the size a longer job settles at.`
+        : `${samples}.`,
+    );
+  }
+  return lines;
 }
