@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { buildProfile, detectDrift, type FeatureDrift, type ReferenceProfile } from '../monitoring/index.js';
+import type { FeatureDrift, ReferenceProfile } from '../monitoring/index.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 import { readFeatureRows } from './feature-rows.js';
 
@@ -26,6 +26,7 @@ export function registerDrift(program: Command): void {
     .option('--model-version <version>', 'version the profile describes', '1')
     .action(async (model: string, flags: { data: string; out: string; modelVersion: string }) => {
       try {
+        const { buildProfile } = await import('../monitoring/index.js');
         const rows = await readFeatureRows(flags.data);
         const outputs = rows.outputs.length === rows.inputs.length ? rows.outputs : undefined;
         const profile = buildProfile(
@@ -56,6 +57,7 @@ export function registerDrift(program: Command): void {
         return;
       }
       try {
+        const { detectDrift } = await import('../monitoring/index.js');
         const profile = JSON.parse(await readFile(flags.profile, 'utf8')) as ReferenceProfile;
         const rows = await readFeatureRows(flags.data);
         if (rows.inputNames.length !== profile.inputs.length) {

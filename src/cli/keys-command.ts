@@ -7,8 +7,8 @@
 import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
-import { openRegistryStore, type RegistryStore } from '../repository/index.js';
-import { generateApiKey, ROLES, type ApiKeyRecord, type Role } from '../security/index.js';
+import type { RegistryStore } from '../repository/index.js';
+import type { ApiKeyRecord, Role } from '../security/index.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 import { printJson, printLines } from './management-client.js';
 import { formatTable } from './table.js';
@@ -27,6 +27,8 @@ interface CreateFlags extends StoreFlags {
 }
 
 const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** The roles --role offers; a copy, so that the security module loads only when a key is made (startup.test.ts keeps it equal). */
+export const KEY_ROLES: readonly Role[] = ['infer', 'read', 'admin'];
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('create, list and revoke API keys (in the registry database)');
@@ -35,7 +37,7 @@ export function registerKeys(program: Command): void {
     keys
       .command('create')
       .description('create an API key and print it (once)')
-      .addOption(new Option('--role <role>', 'infer: inference and model metadata; read: metadata, statistics, metrics; admin: everything').choices([...ROLES]).makeOptionMandatory())
+      .addOption(new Option('--role <role>', 'infer: inference and model metadata; read: metadata, statistics, metrics; admin: everything').choices([...KEY_ROLES]).makeOptionMandatory())
       .option('--models <list>', 'infer keys: only these models (comma-separated)')
       .option('--name <text>', 'what the key is for (shown by keys list)')
       .option('--expires-in <duration>', 'lifetime, e.g. 12h, 30d (default: until revoked)'),
@@ -55,6 +57,7 @@ export function registerKeys(program: Command): void {
       return;
     }
     await withStore(flags, async (store) => {
+      const { generateApiKey } = await import('../security/index.js');
       const { id, key, hash } = generateApiKey();
       const record: ApiKeyRecord = {
         id,
@@ -113,6 +116,7 @@ async function withStore(flags: StoreFlags, work: (store: RegistryStore) => Prom
   let store: RegistryStore | undefined;
   try {
     if (url === 'off') throw new Error('the server runs without a registry (--registry off): API keys need one');
+    const { openRegistryStore } = await import('../repository/index.js');
     store = await openRegistryStore(url);
     await work(store);
   } catch (error) {

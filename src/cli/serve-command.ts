@@ -3,7 +3,6 @@
  * stops gracefully (every request in flight is answered, models are unloaded) and exits 0.
  */
 import { Command, Option } from 'commander';
-import { loadServerConfig } from '../config/index.js';
 import { EXIT_USAGE, reportFailure } from './exit.js';
 
 interface ServeFlags {
@@ -139,6 +138,8 @@ export function registerServe(program: Command): void {
     .option('--max-connections <n>', 'open HTTP connections at most; requests beyond are answered 503 (default 4096, 0 = no limit)')
     .addHelpText('after', '\nEvery setting can also come from the environment: MODELPORT_HTTP_PORT, MODELPORT_MODEL_REPOSITORY, …')
     .action(async (flags: ServeFlags) => {
+      // Loaded on use, as every command's heavy modules: `modelport --help` and other commands stay quick.
+      const { loadServerConfig } = await import('../config/index.js');
       let config;
       try {
         config = loadServerConfig(

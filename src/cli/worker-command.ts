@@ -8,7 +8,6 @@
  */
 import { Option, type Command } from 'commander';
 import type { BatchWorker } from '../jobs/index.js';
-import { createLogger } from '../monitoring/index.js';
 import { positiveInteger } from './batch-flags.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportFailure } from './exit.js';
 
@@ -52,6 +51,7 @@ export function registerWorker(program: Command): void {
         reportFailure(error, EXIT_USAGE);
         return;
       }
+      const { createLogger } = await import('../monitoring/index.js');
       const logger = createLogger({ level: flags.logLevel, format: flags.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json') });
       let worker: BatchWorker | undefined;
       let signals = 0;
