@@ -52,6 +52,33 @@ interface Limiter {
 
 const TABLE = 'modelport_rate_limits';
 
+/** What creating the table needs of the registry's pg Pool (the pool is the store's; pg is not imported here). */
+interface PostgresPool {
+  connect(): Promise<{ query(text: string, values?: unknown[]): Promise<unknown>; release(): void }>;
+}
+
+/**
+ * Creates the counters' table once, however many replicas start together. Postgres does not
+ * make CREATE TABLE IF NOT EXISTS safe against itself: two at once can fail with "relation
+ * already exists" (the second of two replicas started side by side exited on it, and so could
+ * two limiters of one process). Creators therefore queue on a transaction-scoped advisory lock,
+ * and rate-limiter-flexible is told the table is there. Its columns are the library's.
+ */
+async function createTable(pool: PostgresPool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [TABLE]);
+    await client.query(`CREATE TABLE IF NOT EXISTS "${TABLE}" (key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 export class RateLimits {
   readonly #options: RateLimitsOptions;
   #principal: Limiter | undefined;
@@ -73,6 +100,7 @@ export class RateLimits {
    * replicas share them; resolves once their table exists.
    */
   async share(pool: unknown): Promise<void> {
+    await createTable(pool as PostgresPool);
     this.#ready = [];
     this.#build(pool);
     await Promise.all(this.#ready);
@@ -105,7 +133,7 @@ export class RateLimits {
       let rejectReady!: (error: Error) => void;
       this.#ready.push(new Promise<void>((resolve, reject) => ((resolveReady = resolve), (rejectReady = reject))));
       main = new RateLimiterPostgres(
-        { ...base, storeClient: pool, storeType: 'pool', tableName: TABLE, clearExpiredByTimeout: true, insuranceLimiter: new RateLimiterMemory(base) },
+        { ...base, storeClient: pool, storeType: 'pool', tableName: TABLE, tableCreated: true, clearExpiredByTimeout: true, insuranceLimiter: new RateLimiterMemory(base) },
         (error?: Error) => (error ? rejectReady(error) : resolveReady()),
       );
     }
