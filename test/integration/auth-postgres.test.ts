@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { modelport } from '../fixtures/cli-runner.js';
 import { createTestDatabase, POSTGRES_URL_ENV, type TestDatabase } from '../fixtures/postgres.js';
 import { createMlpRepository, type RegistryRepository } from '../fixtures/registry-repository.js';
-import { startServer, type ServerProcess } from '../fixtures/server-process.js';
+import { startServers, type ServerProcess } from '../fixtures/server-process.js';
 
 const available = Boolean(process.env[POSTGRES_URL_ENV]);
 const required = process.env.CI === 'true';
@@ -39,7 +39,7 @@ test('replicas share keys, revocations and rate limits through Postgres', { skip
   assert.ok(database);
   repo = createMlpRepository();
   const args = repo.serverArgs(['--rate-limit-per-model', 'mlp=6/m', '--rate-limit-shared', 'true'], database.url);
-  const [a, b] = await Promise.all([startServer(args, { secure: true }), startServer(args, { secure: true })]);
+  const [a, b] = await startServers(2, args, { secure: true });
   servers.push(a!, b!);
 
   const created = await modelport('keys', 'create', '--role', 'infer', '--registry', database.url, '--json');

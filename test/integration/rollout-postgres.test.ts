@@ -22,7 +22,7 @@ import {
   waitFor,
   type RegistryRepository,
 } from '../fixtures/registry-repository.js';
-import { startServer, type ServerProcess } from '../fixtures/server-process.js';
+import { startServers, type ServerProcess } from '../fixtures/server-process.js';
 
 const INTERVAL_MS = 2000;
 const available = Boolean(process.env[POSTGRES_URL_ENV]);
@@ -47,7 +47,7 @@ test('two servers on one Postgres registry follow one rollout started through ei
   repo = createMlpRepository();
   const args = repo.serverArgs([], database.url);
   // Replicas start together: both import the version folder into the same registry.
-  const [a, b] = await Promise.all([startServer(args), startServer(args)]);
+  const [a, b] = await startServers(2, args);
   servers.push(a!, b!);
   const apiA = new ManagementClient(a!.url, 'operator-a');
   const apiB = new ManagementClient(b!.url, 'operator-b');

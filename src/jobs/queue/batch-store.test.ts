@@ -5,15 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { silentLogger } from '../../core/index.js';
-import { createTestDatabase, POSTGRES_URL_ENV } from '../../../test/fixtures/postgres.js';
+import { createTestDatabase, havePostgres } from '../../../test/fixtures/postgres.js';
 import { DEAD_QUEUE, MERGE_QUEUE, openBoss, PARTITION_QUEUE } from './batch-store.js';
 
 test('workers opening the queue at the same moment on a fresh database all start', async (t) => {
-  if (!process.env[POSTGRES_URL_ENV]) {
-    if (process.env.CI === 'true') assert.fail(`${POSTGRES_URL_ENV} must be set in CI: eval "$(bash scripts/start-test-postgres.sh)"`);
-    t.skip(`${POSTGRES_URL_ENV} is not set; start one with: eval "$(bash scripts/start-test-postgres.sh)"`);
-    return;
-  }
+  if (!havePostgres(t)) return;
   // Each round is a new database: the race is in creating the tables and queues, which happens once.
   for (let round = 0; round < 3; round++) {
     const database = await createTestDatabase();

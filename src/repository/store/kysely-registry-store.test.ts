@@ -18,7 +18,7 @@ import {
   type RoutingSpec,
   type VersionRecord,
 } from '../../core/index.js';
-import { createTestDatabase, POSTGRES_URL_ENV } from '../../../test/fixtures/postgres.js';
+import { createTestDatabase, havePostgres } from '../../../test/fixtures/postgres.js';
 import { openRegistryStore, parseRegistryUrl } from './index.js';
 
 const indexModule = new URL('./index.js', import.meta.url).href;
@@ -396,11 +396,7 @@ test('registry store on SQLite', async (t) => {
 });
 
 test('registry store on Postgres', async (t) => {
-  if (!process.env[POSTGRES_URL_ENV]) {
-    if (process.env.CI === 'true') assert.fail(`${POSTGRES_URL_ENV} must be set in CI: eval "$(bash scripts/start-test-postgres.sh)"`);
-    t.skip(`${POSTGRES_URL_ENV} is not set; start one with: eval "$(bash scripts/start-test-postgres.sh)"`);
-    return;
-  }
+  if (!havePostgres(t)) return;
   const database = (await createTestDatabase())!;
   try {
     await registrySuite(t, database.url, async () => {
