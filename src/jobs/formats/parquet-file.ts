@@ -6,10 +6,13 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { parquetMetadataAsync, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { mpError, type ModelportError } from '../../core/index.js';
+import type { ReadAt } from './chunk-bytes.js';
 import { inputError } from './reader-common.js';
 
 export interface ParquetFile {
   buffer: AsyncBuffer;
+  /** A positioned read into the caller's buffer (the streaming column decoder's). */
+  readAt: ReadAt;
   metadata: FileMetaData;
   close(): Promise<void>;
 }
@@ -47,7 +50,8 @@ export async function openParquetFile(path: string): Promise<ParquetFile> {
       slice: (start: number, end?: number) => readExactly(handle, start, end ?? size),
     };
     const metadata = await parquetMetadataAsync(buffer);
-    return { buffer, metadata, close: () => handle.close() };
+    const readAt: ReadAt = async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead;
+    return { buffer, readAt, metadata, close: () => handle.close() };
   } catch (error) {
     await handle.close();
     throw parquetInputError(path, error);

@@ -1,22 +1,28 @@
 /**
- * Parquet input through hyparquet. A ParquetSource opens the file once for a whole job and decodes
- * each column of a row group once: it holds a window of rows (from where reading is, up to the
- * row group's end, bounded by WINDOW_BYTES of decoded data) as one decoded array per column, and
- * every partition read inside it only slices. Page boundaries do not help here: a writer's column
- * chunk is often a single page for the whole row group (hyparquet-writer's 1 MB pages hold 250k
- * FLOAT values), and decoding it per partition or per slice meant decompressing the same page
- * tens of times, which was most of a Parquet job's time. Memory therefore follows the row group's
- * decoded size up to WINDOW_BYTES, whatever the file's length; past it, a window is a part of the
- * group and pages it cuts through are decoded once per window they touch.
+ * Parquet input. A ParquetSource opens the file once for a whole job and hands out rows in blocks
+ * of CellRecords, each block holding its own arrays of the block's rows, one per column.
  *
- * Rows come out in blocks of CellRecords over copies of the block's slice of each column (a
- * few MB), so records still referenced by batches in flight never keep a whole window alive. And
+ * Most feature files are read as streams (parquet-column-stream.ts): each column of the row group
+ * is decoded front to back, a block at a time, through a small read buffer and a 64 KiB Snappy
+ * history, so memory is a block's rows plus a fixed ~160 KiB per column, whatever the size of the
+ * row groups and pages. Writers often make a column chunk one page (hyparquet-writer's 1 MB pages
+ * hold 250k FLOAT values), and pages decoded whole had to be held until their last row was read:
+ * a 100k-row group of 256 FLOAT columns was 100 MB of pages held for the whole group.
+ *
+ * Files the stream does not read (dictionary pages, other encodings or codecs, nested or converted
+ * columns, very wide files) are decoded by hyparquet, a window at a time: a window of rows (from
+ * where reading is, up to the row group's end, bounded by WINDOW_BYTES of decoded data) as one
+ * decoded array per column, which every partition read inside it only slices, so each page is
+ * decompressed once, not once per partition. Past WINDOW_BYTES, a window is a part of the group
+ * and pages it cuts through are decoded once per window they touch. Blocks copy their rows out of
+ * the window, so records still referenced by batches in flight never keep a whole window alive; and
  * since nothing references a window once the next one is asked for, the next one is decompressed
- * into the pages of the last (PagePool): otherwise each row group's window was allocated while
- * the previous one still waited for the garbage collector, and a file of many row groups peaked
- * at two windows (plus allocator fragmentation) where a file of one row group needed one.
+ * into the pages of the last (PagePool), so a file of many row groups does not peak at two windows.
  */
 import { parquetScan, parquetSchema, type DecodedArray, type FileMetaData } from 'hyparquet';
+import { ChunkBytes } from './chunk-bytes.js';
+import { SNAPPY_RING_BYTES, StreamUnsupported } from './page-bytes.js';
+import { chunkRange, chunkStreamable, columnKind, ColumnStream, type ColumnKind } from './parquet-column-stream.js';
 import { openParquetFile, parquetInputError, type ParquetFile } from './parquet-file.js';
 import { idOf, rowRange, type RowRange } from './reader-common.js';
 import { CellRecord, attachCells, rowLayout, type RowLayout } from './row-cells.js';
@@ -34,6 +40,19 @@ const DEFAULT_PREFETCH_ROWS = 16_384;
 const WINDOW_BYTES = 192 * 1024 * 1024;
 /** A window holds at least this many rows, however wide they are. */
 const MIN_WINDOW_ROWS = 4096;
+/** Each streamed column's read buffer. */
+const STREAM_READ_BYTES = 32 * 1024;
+/** Columns decoded per turn of the event loop. */
+const COLUMNS_PER_TURN = 32;
+/** Files whose streams' buffers would take more (about 600 columns) are read a window at a time. */
+const STREAM_BUFFER_BYTES = 96 * 1024 * 1024;
+
+/** A row group being streamed: one stream per column, all at row `row`. */
+interface GroupStream {
+  group: number;
+  row: number;
+  columns: ColumnStream[];
+}
 
 interface GroupSpan {
   start: number;
@@ -243,11 +262,31 @@ function copyRows(data: DecodedArray, from: number, to: number): DecodedArray {
   return data.slice(from, to) as DecodedArray;
 }
 
+/** Rows [from, to) of a block's column: a view when typed, else a copy. */
+function sliceRows(data: DecodedArray, from: number, to: number): DecodedArray {
+  return (Array.isArray(data) ? data.slice(from, to) : data.subarray(from, to)) as DecodedArray;
+}
+
+/** Every top-level column's kind for streaming, or undefined when one cannot be streamed. */
+function streamColumns(metadata: FileMetaData): Array<{ kind: ColumnKind; optional: boolean }> | undefined {
+  const children = parquetSchema(metadata).children;
+  if (children.length * (STREAM_READ_BYTES + SNAPPY_RING_BYTES) > STREAM_BUFFER_BYTES) return undefined;
+  const columns: Array<{ kind: ColumnKind; optional: boolean }> = [];
+  for (const child of children) {
+    const kind = child.children.length === 0 ? columnKind(child.element) : undefined;
+    if (kind === undefined) return undefined;
+    columns.push({ kind, optional: child.element.repetition_type === 'OPTIONAL' });
+  }
+  return columns;
+}
+
 export interface ParquetSourceOptions {
   /** Largest decoded window, estimated from the footer (default 192 MiB); tests make it small. */
   windowBytes?: number;
   /** Rows copied out of a window before its end so that the next one decodes meanwhile (default 16,384). */
   prefetchRows?: number;
+  /** Whether columns that can be streamed are (default true); false reads every group by windows. */
+  stream?: boolean;
 }
 
 /** A Parquet file open for reading row ranges in ascending order (a job's partitions). */
@@ -263,6 +302,15 @@ export class ParquetSource {
   readonly #pages = new PagePool();
   readonly #windowBytes: number;
   readonly #prefetchRows: number;
+  /** Each column's kind and nullability when every column can be streamed (else undefined). */
+  readonly #streamColumns: Array<{ kind: ColumnKind; optional: boolean }> | undefined;
+  /** Row groups found on the way not to stream (a dictionary page, a far back-reference). */
+  readonly #unstreamable = new Set<number>();
+  #stream: GroupStream | undefined;
+  /** A block being decoded (or decoded) before anyone asked for it. */
+  #ahead: { group: number; start: number; stop: number; columns: Promise<DecodedArray[] | undefined> } | undefined;
+  /** Per column: the read buffer and Snappy ring every group's stream of it reuses. */
+  #streamBuffers: Array<{ read: Uint8Array; ring: Uint8Array | undefined }> = [];
 
   private constructor(path: string, file: ParquetFile, options: ParquetSourceOptions) {
     this.#path = path;
@@ -273,10 +321,16 @@ export class ParquetSource {
     this.#layout = rowLayout(this.#names);
     this.#safeNames = !this.#names.includes('__proto__');
     this.#spans = groupSpans(file.metadata);
+    this.#streamColumns = options.stream === false ? undefined : streamColumns(file.metadata);
   }
 
   static async open(path: string, options: ParquetSourceOptions = {}): Promise<ParquetSource> {
     return new ParquetSource(path, await openParquetFile(path), options);
+  }
+
+  /** Whether some row group is read as streams (the others a window at a time). */
+  get streaming(): boolean {
+    return this.#spans.some((_, group) => this.#streamable(group));
   }
 
   get rows(): number {
@@ -284,6 +338,9 @@ export class ParquetSource {
   }
 
   close(): Promise<void> {
+    this.#stream = undefined;
+    this.#ahead = undefined;
+    this.#streamBuffers = [];
     this.#window = undefined;
     this.#pages.recycle();
     this.#pages.trim();
@@ -302,10 +359,22 @@ export class ParquetSource {
   async *blocks(range: RowRange, idColumn: string | undefined): AsyncGenerator<InputRecord[]> {
     const end = Math.min(range.endRow, this.rows);
     const idPosition = idColumn === undefined ? -1 : this.#names.indexOf(idColumn);
-    for (const span of this.#spans) {
+    for (const [group, span] of this.#spans.entries()) {
       const from = Math.max(span.start, range.startRow);
       const to = Math.min(span.end, end);
       let start = from;
+      while (start < to && this.#streamable(group)) {
+        const ahead = this.#ahead;
+        const stop = ahead !== undefined && ahead.group === group && ahead.start === start ? Math.min(to, ahead.stop) : Math.min(to, start + BLOCK_ROWS);
+        const columns = await this.#streamedRows(group, start, stop);
+        // Not streamable after all: the rest of the group is read a window at a time.
+        if (columns === undefined) break;
+        // The next block decodes while this one is mapped and inferred (past this range too:
+        // the next partition usually starts where this one ends).
+        if (stop < span.end && this.#ahead === undefined) this.#readAhead(group, stop, Math.min(span.end, stop + BLOCK_ROWS));
+        yield this.#blockOf(columns, start, idPosition);
+        start = stop;
+      }
       while (start < to) {
         const stop = Math.min(to, start + BLOCK_ROWS);
         const window = await this.#windowFor(span, start, stop);
@@ -326,25 +395,113 @@ export class ParquetSource {
   /** Records of rows [start, stop) of `window`, over copies of their slice of each column. */
   #block(window: Window, start: number, stop: number, idPosition: number): InputRecord[] {
     const offset = start - window.start;
-    const block = new ParquetBlock(
-      window.columns.map((column) => copyRows(column, offset, offset + stop - start)),
-      this.#names,
-      this.#layout,
-      this.#safeNames,
-    );
+    return this.#blockOf(window.columns.map((column) => copyRows(column, offset, offset + stop - start)), start, idPosition);
+  }
+
+  /** Records of the rows from `start` held in `columns` (the block's own arrays). */
+  #blockOf(columns: DecodedArray[], start: number, idPosition: number): InputRecord[] {
+    const block = new ParquetBlock(columns, this.#names, this.#layout, this.#safeNames);
     const ids = idPosition < 0 ? undefined : block.columns[idPosition]!;
-    const records: InputRecord[] = new Array(stop - start);
-    for (let row = 0; row < stop - start; row++) {
+    const rows = columns[0]?.length ?? 0;
+    const records: InputRecord[] = new Array(rows);
+    for (let row = 0; row < rows; row++) {
       const index = start + row;
       records[row] = new ParquetRecord(index, ids === undefined ? String(index) : idOf(ids[row], index), block, row);
     }
     return records;
   }
 
+  #streamable(group: number): boolean {
+    if (this.#streamColumns === undefined || this.#unstreamable.has(group)) return false;
+    const columns = this.#file.metadata.row_groups[group]!.columns;
+    return columns.length === this.#names.length && columns.every((chunk, c) => chunk.meta_data?.path_in_schema.length === 1 && chunk.meta_data.path_in_schema[0] === this.#names[c] && chunkStreamable(chunk));
+  }
+
+  /** Rows [start, stop) of `group`, from what was read ahead when it starts there, else decoded now. */
+  async #streamedRows(group: number, start: number, stop: number): Promise<DecodedArray[] | undefined> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead === undefined || ahead.group !== group || ahead.start !== start || ahead.stop < stop) return this.#streamRows(group, start, stop);
+    const columns = await ahead.columns;
+    if (columns === undefined || ahead.stop === stop) return columns;
+    // A range that ends inside the block read ahead: the rest waits for the next one.
+    const taken = stop - start;
+    const rest = columns.map((column) => sliceRows(column, taken, column.length));
+    this.#ahead = { group, start: stop, stop: ahead.stop, columns: Promise.resolve(rest) };
+    return columns.map((column) => sliceRows(column, 0, taken));
+  }
+
+  #readAhead(group: number, start: number, stop: number): void {
+    const columns = this.#streamRows(group, start, stop);
+    // Its failure is reported to the reader that asks for these rows; nobody may (a cancelled job).
+    columns.catch(() => undefined);
+    this.#ahead = { group, start, stop, columns };
+  }
+
+  /**
+   * Every column's values of rows [start, stop) of `group`, by its streams; undefined when the
+   * group turns out not to be streamable (it is then marked so). One decode at a time, like windows.
+   */
+  async #streamRows(group: number, start: number, stop: number): Promise<DecodedArray[] | undefined> {
+    // Queued behind the decode in progress (set before any await: two readers must not both pass).
+    // A window's failure before it was for that window's readers; a stream's concerns only this one.
+    const task = this.#loading.then(
+      () => this.#streamDecode(group, start, stop),
+      () => this.#streamDecode(group, start, stop),
+    );
+    this.#loading = task.then(() => undefined, () => undefined);
+    try {
+      return await task;
+    } catch (error) {
+      this.#stream = undefined;
+      if (error instanceof StreamUnsupported) {
+        this.#unstreamable.add(group);
+        return undefined;
+      }
+      throw parquetInputError(this.#path, error);
+    }
+  }
+
+  async #streamDecode(group: number, start: number, stop: number): Promise<DecodedArray[]> {
+    let stream = this.#stream;
+    if (stream === undefined || stream.group !== group || stream.row > start) stream = this.#openStream(group);
+    this.#stream = stream;
+    const ahead = start - stream.row;
+    if (ahead > 0) await Promise.all(stream.columns.map((column) => column.skip(ahead)));
+    stream.row = start;
+    const columns: DecodedArray[] = [];
+    for (let c = 0; c < stream.columns.length; c += COLUMNS_PER_TURN) {
+      // A few columns per turn of the event loop, so that batch results (and online requests in
+      // a server) are handled while a wide block decodes.
+      if (c > 0) await new Promise((resolve) => setImmediate(resolve));
+      columns.push(...(await Promise.all(stream.columns.slice(c, c + COLUMNS_PER_TURN).map((column) => column.read(stop - start)))));
+    }
+    stream.row = stop;
+    return columns;
+  }
+
+  /** Streams of every column of `group`, at its first row. */
+  #openStream(group: number): GroupStream {
+    const chunks = this.#file.metadata.row_groups[group]!.columns;
+    const columns = this.#streamColumns!.map(({ kind, optional }, c) => {
+      const chunk = chunks[c]!;
+      const codec = chunk.meta_data!.codec === 'SNAPPY' ? 'SNAPPY' : 'UNCOMPRESSED';
+      const buffers = (this.#streamBuffers[c] ??= { read: new Uint8Array(STREAM_READ_BYTES), ring: undefined });
+      if (codec === 'SNAPPY') buffers.ring ??= new Uint8Array(SNAPPY_RING_BYTES);
+      const { start, end } = chunkRange(chunk);
+      const bytes = new ChunkBytes(buffers.read, this.#file.readAt, start, end);
+      return new ColumnStream(kind, optional, codec, { chunk: bytes, ring: buffers.ring ?? new Uint8Array(0) });
+    });
+    this.#window = undefined;
+    return { group, row: this.#spans[group]!.start, columns };
+  }
+
   /** Starts decoding the window that begins at `row` (not awaited: the next #windowFor waits for it). */
   #prefetch(row: number): void {
-    const span = this.#spans.find((s) => s.start <= row && row < s.end);
-    if (span === undefined) return;
+    const group = this.#spans.findIndex((s) => s.start <= row && row < s.end);
+    // A group read by streams has no window to prepare.
+    if (group < 0 || this.#streamable(group)) return;
+    const span = this.#spans[group]!;
     const loading = this.#loading.then(
       () => this.#decode(span, row, row + 1).then(() => undefined),
       // The failure before this one was reported to its reader; the next reader decodes afresh.
