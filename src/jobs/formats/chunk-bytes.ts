@@ -4,8 +4,8 @@
  * ask for more with fill(); skip() passes over bytes without reading them (a page not needed).
  */
 
-/** Reads into `into` from file position `position`; resolves to the bytes read (short at the end of the file). */
-export type ReadAt = (into: Uint8Array, position: number) => Promise<number>;
+/** Reads into `into` from file position `position`; returns the bytes read (short at the end of the file). */
+export type ReadAt = (into: Uint8Array, position: number) => number;
 
 export class ChunkBytes {
   buf: Uint8Array;
@@ -40,7 +40,7 @@ export class ChunkBytes {
   }
 
   /** Reads until at least `min` bytes (or the rest of the chunk) are available; the buffer grows if it must. */
-  async fill(min: number): Promise<void> {
+  fill(min: number): void {
     const want = Math.min(min, this.remaining);
     if (this.available >= want) return;
     if (want > this.buf.length) {
@@ -54,7 +54,7 @@ export class ChunkBytes {
     this.pos = 0;
     while (this.end < want) {
       const room = Math.min(this.buf.length - this.end, this.limit - this.#next);
-      const read = await this.readAt(this.buf.subarray(this.end, this.end + room), this.#next);
+      const read = this.readAt(this.buf.subarray(this.end, this.end + room), this.#next);
       if (read === 0) throw new Error(`the file ends at byte ${this.#next}, inside a column chunk that ends at byte ${this.limit}`);
       this.end += read;
       this.#next += read;

@@ -13,18 +13,18 @@ import { snappyDecompress } from './snappy.js';
 
 /** A chunk over `bytes` as if they were a file, read `readBytes` at a time. */
 function chunkOver(bytes: Uint8Array, readBytes: number): ChunkBytes {
-  const readAt = (into: Uint8Array, position: number): Promise<number> => {
+  const readAt = (into: Uint8Array, position: number): number => {
     const n = Math.min(into.length, bytes.length - position);
     into.set(bytes.subarray(position, position + n));
-    return Promise.resolve(n);
+    return n;
   };
   return new ChunkBytes(new Uint8Array(readBytes), readAt, 0, bytes.length);
 }
 
-async function streamed(compressed: Uint8Array, length: number, readBytes: number, takeBytes: number): Promise<Uint8Array> {
+function streamed(compressed: Uint8Array, length: number, readBytes: number, takeBytes: number): Uint8Array {
   const page = new SnappyPageBytes(chunkOver(compressed, readBytes), new Uint8Array(SNAPPY_RING_BYTES), compressed.length, length);
   const out = new Uint8Array(length);
-  for (let at = 0; at < length; at += takeBytes) await takeExactly(page, out, at, Math.min(takeBytes, length - at));
+  for (let at = 0; at < length; at += takeBytes) takeExactly(page, out, at, Math.min(takeBytes, length - at));
   assert.equal(page.left, 0);
   return out;
 }
@@ -42,29 +42,29 @@ function inputs(): Array<[string, Uint8Array]> {
   return [['random bytes', noise], ['FLOAT features', floats], ['runs', runs], ['repeated text', text], ['mixed', mixed], ['tiny', new Uint8Array([1, 2, 3])], ['empty', new Uint8Array(0)]];
 }
 
-test('streamed Snappy equals the whole-page decoder, however the page is cut', async () => {
+test('streamed Snappy equals the whole-page decoder, however the page is cut', () => {
   for (const [name, input] of inputs()) {
     const compressed = snappyCompress(input);
     const whole = snappyDecompress(compressed, input.length);
     assert.deepEqual(whole, input);
     for (const [readBytes, takeBytes] of [[32 * 1024, 16 * 1024], [7, 3], [1000, 65_536], [100_000, 1]] as const) {
       if (takeBytes === 1 && input.length > 50_000) continue;
-      const got = await streamed(compressed, input.length, readBytes, takeBytes);
+      const got = streamed(compressed, input.length, readBytes, takeBytes);
       assert.ok(Buffer.from(got).equals(Buffer.from(input)), `${name}, reads of ${readBytes}, takes of ${takeBytes}`);
     }
   }
 });
 
-test('a truncated, overlong or corrupt Snappy page is an error', async () => {
+test('a truncated, overlong or corrupt Snappy page is an error', () => {
   const input = new TextEncoder().encode('abcdefgh'.repeat(10_000));
   const compressed = snappyCompress(input);
-  await assert.rejects(streamed(compressed.subarray(0, compressed.length - 3), input.length, 1024, 4096), /ends before its output is complete|runs past the page/);
-  await assert.rejects(streamed(compressed, input.length - 10, 1024, 4096), /exceeds the page size|holds bytes after/);
+  assert.throws(() => streamed(compressed.subarray(0, compressed.length - 3), input.length, 1024, 4096), /ends before its output is complete|runs past the page/);
+  assert.throws(() => streamed(compressed, input.length - 10, 1024, 4096), /exceeds the page size|holds bytes after/);
   // A copy before any output.
-  await assert.rejects(streamed(new Uint8Array([10, 0b0000_0101, 1]), 10, 64, 10), /points before the page's start/);
+  assert.throws(() => streamed(new Uint8Array([10, 0b0000_0101, 1]), 10, 64, 10), /points before the page's start/);
 });
 
-test('a back-reference beyond the 64 KiB kept is StreamUnsupported', async () => {
+test('a back-reference beyond the 64 KiB kept is StreamUnsupported', () => {
   // 140,000 literal bytes, then a copy of 64 bytes from 140,000 back: the ring has slid past them.
   const length = 140_064;
   const bytes: number[] = [];
@@ -77,12 +77,12 @@ test('a back-reference beyond the 64 KiB kept is StreamUnsupported', async () =>
   for (let i = 0; i < 140_000; i++) bytes.push(i % 251);
   bytes.push((63 << 2) | 3, 140_000 & 0xff, (140_000 >> 8) & 0xff, (140_000 >> 16) & 0xff, 0);
   const compressed = new Uint8Array(bytes);
-  await assert.rejects(streamed(compressed, length, 32 * 1024, 16 * 1024), StreamUnsupported);
+  assert.throws(() => streamed(compressed, length, 32 * 1024, 16 * 1024), StreamUnsupported);
   const whole = snappyDecompress(compressed, length);
   assert.deepEqual(whole.subarray(140_000), whole.subarray(0, 64));
 });
 
-test('an uncompressed page is the chunk bytes, in place or copied', async () => {
+test('an uncompressed page is the chunk bytes, in place or copied', () => {
   const bytes = new Uint8Array(10_000).map((_, i) => i % 256);
   const page = new RawPageBytes(chunkOver(bytes, 333), 9000);
   const out = new Uint8Array(9000);
@@ -90,7 +90,7 @@ test('an uncompressed page is the chunk bytes, in place or copied', async () => 
   while (at < 9000) {
     const n = page.ready();
     if (n === 0) {
-      await page.more();
+      page.more();
       continue;
     }
     // Half in place, half through take().

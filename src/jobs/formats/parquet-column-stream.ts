@@ -126,7 +126,7 @@ export class ColumnStream {
   ) {}
 
   /** The next `rows` values. */
-  async read(rows: number): Promise<DecodedArray> {
+  read(rows: number): DecodedArray {
     const kind = this.kind;
     const out: DecodedArray = kind === 'string' ? new Array<string>(rows) : newTyped(kind, rows);
     // Values land packed at out[0…values); rows without one are remembered and spread out at the end.
@@ -134,7 +134,7 @@ export class ColumnStream {
     let values = 0;
     let row = 0;
     while (row < rows) {
-      if (this.#pageRows === 0) await this.#nextPage();
+      if (this.#pageRows === 0) this.#nextPage();
       const k = Math.min(rows - row, this.#pageRows);
       let defined = k;
       const levels = this.#levels;
@@ -147,11 +147,11 @@ export class ColumnStream {
         } else present?.fill(1, row, row + k);
         this.#levelAt += k;
       } else present?.fill(1, row, row + k);
-      if (kind === 'string') await this.#readStrings(out as string[], values, defined);
+      if (kind === 'string') this.#readStrings(out as string[], values, defined);
       else {
         const typed = out as Float32Array;
         const width = WIDTH[kind];
-        await takeExactly(this.#values!, new Uint8Array(typed.buffer, typed.byteOffset + values * width, defined * width), 0, defined * width);
+        takeExactly(this.#values!, new Uint8Array(typed.buffer, typed.byteOffset + values * width, defined * width), 0, defined * width);
       }
       values += defined;
       row += k;
@@ -164,25 +164,25 @@ export class ColumnStream {
   }
 
   /** Passes over the next `rows` rows; whole pages are skipped without being read. */
-  async skip(rows: number): Promise<void> {
+  skip(rows: number): void {
     while (rows > 0) {
       if (this.#pageRows === 0) {
-        await this.#nextHeader();
+        this.#nextHeader();
         const header = this.#header!;
         if (header.numValues <= rows) {
           this.buffers.chunk.skip(this.#pageEnd - this.buffers.chunk.position);
           rows -= header.numValues;
           continue;
         }
-        await this.#openPage();
+        this.#openPage();
       }
       const k = Math.min(rows, this.#pageRows, 4096);
-      await this.read(k);
+      this.read(k);
       rows -= k;
     }
   }
 
-  async #readStrings(out: string[], at: number, count: number): Promise<void> {
+  #readStrings(out: string[], at: number, count: number): void {
     const bytes = this.#values!;
     for (let i = 0; i < count; i++) {
       // In place when the whole value is at hand, as nearly all are.
@@ -197,17 +197,17 @@ export class ColumnStream {
           continue;
         }
       }
-      await takeExactly(bytes, this.#scratch, 0, 4);
+      takeExactly(bytes, this.#scratch, 0, 4);
       const length = this.#scratch[0]! | (this.#scratch[1]! << 8) | (this.#scratch[2]! << 16) | (this.#scratch[3]! << 24);
       if (length < 0 || length > bytes.left) throw new Error(`a string of ${length >>> 0} bytes runs past its page`);
       if (length > this.#scratch.length) this.#scratch = new Uint8Array(Math.max(length, this.#scratch.length * 2));
-      await takeExactly(bytes, this.#scratch, 0, length);
+      takeExactly(bytes, this.#scratch, 0, length);
       out[at + i] = utf8.decode(this.#scratch.subarray(0, length));
     }
   }
 
   /** Reads the next data page's header (index pages are passed over). */
-  async #nextHeader(): Promise<void> {
+  #nextHeader(): void {
     const chunk = this.buffers.chunk;
     if (this.#header !== undefined) chunk.skip(this.#pageEnd - chunk.position);
     this.#header = undefined;
@@ -218,7 +218,7 @@ export class ColumnStream {
       let want = 64;
       let parsed: ReturnType<typeof readPageHeader> | undefined;
       while (parsed === undefined) {
-        await chunk.fill(want);
+        chunk.fill(want);
         try {
           parsed = readPageHeader(chunk.buf, chunk.pos, chunk.end);
         } catch (error) {
@@ -243,14 +243,14 @@ export class ColumnStream {
   }
 
   /** Opens the values (and levels) of the page whose header was just read. */
-  async #openPage(): Promise<void> {
+  #openPage(): void {
     const header = this.#header!;
     const chunk = this.buffers.chunk;
     let levelBytes: Uint8Array | undefined;
     if (header.type === PageType.DATA_V2) {
       if (header.repetitionBytes > 0) throw new Error('repetition levels in a flat column');
       if (header.definitionBytes > 0) {
-        await chunk.fill(header.definitionBytes);
+        chunk.fill(header.definitionBytes);
         levelBytes = chunk.buf.slice(chunk.pos, chunk.pos + header.definitionBytes);
         chunk.skip(header.definitionBytes);
       }
@@ -265,11 +265,11 @@ export class ColumnStream {
         : new RawPageBytes(chunk, header.compressedSize);
       if (this.optional) {
         if (header.definitionEncoding !== Encoding.RLE) throw new StreamUnsupported(`definition levels of encoding ${header.definitionEncoding}`);
-        await takeExactly(this.#values, this.#scratch, 0, 4);
+        takeExactly(this.#values, this.#scratch, 0, 4);
         const length = (this.#scratch[0]! | (this.#scratch[1]! << 8) | (this.#scratch[2]! << 16) | (this.#scratch[3]! << 24)) >>> 0;
         if (length > this.#values.left) throw new Error('definition levels run past their page');
         levelBytes = new Uint8Array(length);
-        await takeExactly(this.#values, levelBytes, 0, length);
+        takeExactly(this.#values, levelBytes, 0, length);
       }
     }
     if (this.optional) {
@@ -283,9 +283,9 @@ export class ColumnStream {
     this.#pageRows = header.numValues;
   }
 
-  async #nextPage(): Promise<void> {
-    await this.#nextHeader();
-    await this.#openPage();
+  #nextPage(): void {
+    this.#nextHeader();
+    this.#openPage();
   }
 }
 

@@ -3,6 +3,7 @@
  * handle, so the reader fetches the footer and then only the column chunks (or pages) it decodes,
  * never the whole file. Also the footer read that scans and concatenation share.
  */
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { parquetMetadataAsync, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { mpError, type ModelportError } from '../../core/index.js';
@@ -50,7 +51,11 @@ export async function openParquetFile(path: string): Promise<ParquetFile> {
       slice: (start: number, end?: number) => readExactly(handle, start, end ?? size),
     };
     const metadata = await parquetMetadataAsync(buffer);
-    const readAt: ReadAt = async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead;
+    // Synchronous: the streaming decoder refills each column's small buffer in turn, and a read
+    // that the page cache answers costs less than a thread-pool round trip (9 µs against 20 µs
+    // for 32 KiB; reading 1M rows of 256 FLOAT columns took 11.5 s instead of 13 s). It blocks
+    // the thread for as long as the disk takes; in a server, a job's engine has a thread of its own.
+    const readAt: ReadAt = (into, position) => readSync(handle.fd, into, 0, into.length, position);
     return { buffer, readAt, metadata, close: () => handle.close() };
   } catch (error) {
     await handle.close();
