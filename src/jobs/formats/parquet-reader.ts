@@ -2,9 +2,10 @@
  * Parquet input. A ParquetSource opens the file once for a whole job and hands out rows in blocks
  * of CellRecords, each block holding its own arrays of the block's rows, one per column.
  *
- * Most feature files are read as streams (parquet-column-stream.ts): each column of the row group
- * is decoded front to back, a block at a time, through a small read buffer and a 64 KiB Snappy
- * history, so memory is a block's rows plus a fixed ~192 KiB per column, whatever the size of the
+ * Files of flat PLAIN-encoded columns (what hyparquet-writer, and pyarrow or Spark with dictionaries
+ * off, write for real-valued features) are read as streams (parquet-column-stream.ts): each column
+ * of the row group is decoded front to back, a block at a time, through a read buffer and a Snappy
+ * ring, so memory is a block's rows plus a fixed ~192 KiB per column, whatever the size of the
  * row groups and pages. Writers often make a column chunk one page (hyparquet-writer's 1 MB pages
  * hold 250k FLOAT values), and pages decoded whole had to be held until their last row was read:
  * a 100k-row group of 256 FLOAT columns was 100 MB of pages held for the whole group.
