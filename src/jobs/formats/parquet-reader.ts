@@ -289,7 +289,8 @@ function streamColumns(metadata: FileMetaData): Array<{ kind: ColumnKind; option
   for (const child of children) {
     const kind = child.children.length === 0 ? columnKind(child.element) : undefined;
     if (kind === undefined) return undefined;
-    columns.push({ kind, optional: child.element.repetition_type === 'OPTIONAL' });
+    // A leaf without a repetition type has definition levels, as hyparquet reads it.
+    columns.push({ kind, optional: child.element.repetition_type !== 'REQUIRED' });
   }
   return columns;
 }
