@@ -7,6 +7,7 @@
  * the reader decodes it the whole-page way).
  */
 import type { ChunkBytes } from './chunk-bytes.js';
+import { longLiteralLength } from './snappy.js';
 
 /** A page (or a file) the streaming decoder does not read; the caller decodes it another way. */
 export class StreamUnsupported extends Error {}
@@ -82,13 +83,12 @@ export class RawPageBytes implements PageBytes {
 }
 
 /** Bytes of output a back-reference may reach back over. */
-export const SNAPPY_HISTORY = 65_536;
+const SNAPPY_HISTORY = 65_536;
 /** The decoder's ring: history plus room to decode into between slides. */
 export const SNAPPY_RING_BYTES = 2 * SNAPPY_HISTORY;
 /** A copy element writes at most 64 bytes; a literal's header is at most 5 bytes. */
 const MAX_COPY = 64;
 const MAX_TAG = 5;
-const WORD_MASK = [0, 0xff, 0xffff, 0xffffff, 0xffffffff];
 
 /** A Snappy-compressed page's values, decompressed into a ring as they are taken. */
 export class SnappyPageBytes implements PageBytes {
@@ -197,6 +197,7 @@ export class SnappyPageBytes implements PageBytes {
       }
       while (output > 0) {
         if (literal > 0) {
+          // (The rest of) a literal.
           const k = Math.min(literal, end - pos, ring.length - w);
           if (k === 0) return;
           if (k >= 16) ring.set(input.subarray(pos, pos + k), w);
@@ -231,19 +232,12 @@ export class SnappyPageBytes implements PageBytes {
           if (length > 60) {
             const lengthBytes = length - 60;
             if (pos + lengthBytes > end) throw new Error('a Snappy literal length runs past the page');
-            length = ((input[pos]! + (input[pos + 1]! << 8) + (input[pos + 2]! << 16) + (input[pos + 3]! << 24)) & WORD_MASK[lengthBytes]!) >>> 0;
-            length += 1;
+            length = longLiteralLength(input, pos, lengthBytes);
             pos += lengthBytes;
           }
           if (length > output) throw new Error('Snappy output exceeds the page size');
-          // As much of it as the bytes at hand and the ring's room allow; the rest on the next turn.
-          const k = Math.min(length, end - pos, ring.length - w);
-          if (k >= 16) ring.set(input.subarray(pos, pos + k), w);
-          else for (let i = 0; i < k; i++) ring[w + i] = input[pos + i]!;
-          pos += k;
-          w += k;
-          output -= k;
-          literal = length - k;
+          // Copied by the branch above, as far as the bytes at hand and the ring's room allow.
+          literal = length;
           continue;
         }
         let length: number;
@@ -265,7 +259,7 @@ export class SnappyPageBytes implements PageBytes {
           pos += 5;
         }
         if (offset > w) {
-          if (offset === 0 || offset > slid + w) throw new Error(`a Snappy back-reference (offset ${offset}) points before the page's start`);
+          if (offset > slid + w) throw new Error(`a Snappy back-reference (offset ${offset}) points before the page's start`);
           throw new StreamUnsupported(`a Snappy back-reference reaches ${offset} bytes back, beyond the ${SNAPPY_HISTORY} kept`);
         }
         if (offset === 0) throw new Error('a Snappy back-reference of offset 0');

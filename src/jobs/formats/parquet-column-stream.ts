@@ -67,6 +67,11 @@ export function chunkRange(chunk: ColumnChunk): { start: number; end: number } {
 
 const utf8 = new TextDecoder();
 
+/** The little-endian int32 at bytes[at…at + 4) (a string's or the levels' byte length). */
+function int32At(bytes: Uint8Array, at: number): number {
+  return bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);
+}
+
 /** Levels of a flat OPTIONAL column (bit width 1, RLE / bit-packed hybrid) into out[0…count). */
 function decodeLevels(bytes: Uint8Array, count: number, out: Uint8Array): void {
   let at = 0;
@@ -190,7 +195,7 @@ export class ColumnStream {
       if (n >= 4) {
         const b = bytes.bytes;
         const p = bytes.at;
-        const length = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
+        const length = int32At(b, p);
         if (length >= 0 && 4 + length <= n) {
           out[at + i] = utf8.decode(b.subarray(p + 4, p + 4 + length));
           bytes.skip(4 + length);
@@ -198,7 +203,7 @@ export class ColumnStream {
         }
       }
       takeExactly(bytes, this.#scratch, 0, 4);
-      const length = this.#scratch[0]! | (this.#scratch[1]! << 8) | (this.#scratch[2]! << 16) | (this.#scratch[3]! << 24);
+      const length = int32At(this.#scratch, 0);
       if (length < 0 || length > bytes.left) throw new Error(`a string of ${length >>> 0} bytes runs past its page`);
       if (length > this.#scratch.length) this.#scratch = new Uint8Array(Math.max(length, this.#scratch.length * 2));
       takeExactly(bytes, this.#scratch, 0, length);
@@ -266,7 +271,7 @@ export class ColumnStream {
       if (this.optional) {
         if (header.definitionEncoding !== Encoding.RLE) throw new StreamUnsupported(`definition levels of encoding ${header.definitionEncoding}`);
         takeExactly(this.#values, this.#scratch, 0, 4);
-        const length = (this.#scratch[0]! | (this.#scratch[1]! << 8) | (this.#scratch[2]! << 16) | (this.#scratch[3]! << 24)) >>> 0;
+        const length = int32At(this.#scratch, 0) >>> 0;
         if (length > this.#values.left) throw new Error('definition levels run past their page');
         levelBytes = new Uint8Array(length);
         takeExactly(this.#values, levelBytes, 0, length);

@@ -6,7 +6,7 @@
  */
 
 export const PageType = { DATA: 0, INDEX: 1, DICTIONARY: 2, DATA_V2: 3 } as const;
-export const Encoding = { PLAIN: 0, RLE: 3, BIT_PACKED: 4 } as const;
+export const Encoding = { PLAIN: 0, RLE: 3 } as const;
 
 export interface PageHeader {
   type: number;

@@ -13,6 +13,11 @@
 const BLOCK_COPY_BYTES = 16;
 const WORD_MASK = [0, 0xff, 0xffff, 0xffffff, 0xffffffff];
 
+/** A literal longer than 60 bytes: its length, from the 1 to 4 bytes at input[pos…] that follow its tag. */
+export function longLiteralLength(input: Uint8Array, pos: number, lengthBytes: number): number {
+  return (((input[pos]! + (input[pos + 1]! << 8) + (input[pos + 2]! << 16) + (input[pos + 3]! << 24)) & WORD_MASK[lengthBytes]!) >>> 0) + 1;
+}
+
 /** Decompresses `input` into `into` (outputLength bytes, fresh when not given). */
 export function snappyDecompress(input: Uint8Array, outputLength: number, into?: Uint8Array): Uint8Array {
   const output = into ?? new Uint8Array(outputLength);
@@ -47,8 +52,7 @@ export function snappyDecompress(input: Uint8Array, outputLength: number, into?:
       if (length > 60) {
         if (pos + 3 >= inputLength) throw new Error('snappy error literal pos + 3 >= inputLength');
         const lengthBytes = length - 60;
-        length = (input[pos]! + (input[pos + 1]! << 8) + (input[pos + 2]! << 16) + (input[pos + 3]! << 24)) & WORD_MASK[lengthBytes]!;
-        length = (length >>> 0) + 1;
+        length = longLiteralLength(input, pos, lengthBytes);
         pos += lengthBytes;
       }
       if (pos + length > inputLength) throw new Error('snappy error literal exceeds input length');
